@@ -1,0 +1,3 @@
+from quadlens.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""The `quadlens` command line. Every command that produces numbers has --json.
+
+User errors (QuadlensError) print one line and exit with code 2; nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from quadlens import rundir
+from quadlens.config import PRESETS, RunConfig, preset
+from quadlens.errors import QuadlensError
+
+EPILOG_TRAIN = """examples:
+  quadlens train --preset pizza --seed 0                 # the paper's model -> runs/pizza-seed0
+  quadlens train --preset clock --seed 3 --epochs 3000 --out runs/clock3
+  quadlens train --p 23 --d-mlp 64 --epochs 1500 --out runs/tiny
+  quadlens train --resume --out runs/pizza-seed0         # continue an interrupted run
+"""
+
+# CLI option -> config field (model or training), with its type
+_OVERRIDES: dict[str, tuple[str, type]] = {
+    "p": ("p", int),
+    "d_model": ("d_model", int),
+    "n_heads": ("n_heads", int),
+    "d_head": ("d_head", int),
+    "d_mlp": ("d_mlp", int),
+    "activation": ("activation", str),
+    "attention_rate": ("attention_rate", float),
+    "architecture": ("architecture", str),
+    "seed": ("seed", int),
+    "epochs": ("epochs", int),
+    "lr": ("lr", float),
+    "weight_decay": ("weight_decay", float),
+    "train_frac": ("train_frac", float),
+    "warmup_epochs": ("warmup_epochs", int),
+    "log_every": ("log_every", int),
+    "checkpoint_every": ("checkpoint_every", int),
+}
+
+
+def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
+    print(json.dumps(data, indent=2) if as_json else text)
+
+
+def _train_config(args: argparse.Namespace) -> RunConfig:
+    overrides = {field: getattr(args, opt) for opt, (field, _) in _OVERRIDES.items()}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    out = Path(args.out) if args.out else None
+    if args.resume:
+        if out is None:
+            raise QuadlensError("--resume needs --out RUN (the run directory to continue)")
+        if (out / rundir.CONFIG).is_file():
+            saved = rundir.read_config(out)
+            if saved.train is None:
+                raise QuadlensError(f"{out}: an imported run has no training to resume")
+            wanted = preset(args.preset or saved.preset or "pizza", **given)
+            if (args.preset or given) and wanted != saved:
+                raise QuadlensError(
+                    f"{out}: --resume continues the run with its saved config; the options given "
+                    "differ from it (drop them, or start a new run with another --out)"
+                )
+            return saved
+    return preset(args.preset or "pizza", **given)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from quadlens.train import train
+
+    cfg = _train_config(args)
+    assert cfg.train is not None
+    out = Path(args.out) if args.out else Path("runs") / f"{cfg.preset}-seed{cfg.train.seed}"
+    if args.resume and (out / rundir.WEIGHTS).is_file():
+        raise QuadlensError(f"{out}: this run is already complete (nothing to resume)")
+    rundir.prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
+    try:
+        result = train(
+            cfg,
+            out,
+            device=args.device,
+            resume=args.resume,
+            progress=not args.quiet and not args.json,
+            command=["quadlens", *sys.argv[1:]],
+        )
+    except KeyboardInterrupt:
+        print(
+            f"quadlens: interrupted; the run is saved at its last epoch. Continue it with:\n"
+            f"  quadlens train --resume --out {out}",
+            file=sys.stderr,
+        )
+        return 130
+    ev = result.eval
+    data = {
+        "run": str(out),
+        **ev.to_dict(),
+        "epochs": cfg.train.epochs,
+        "seconds": round(result.seconds, 3),
+    }
+    text = (
+        f"{cfg.preset} seed {cfg.train.seed}: accuracy {ev.accuracy:.2%} on all "
+        f"{ev.n_inputs} pairs (min margin {ev.min_margin:.3g}); {result.epochs_run} epochs in "
+        f"{result.seconds:.1f} s -> {out}"
+    )
+    _emit(data, args.json, text)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from quadlens.evaluate import evaluate
+
+    _, model = rundir.load_run(args.run)
+    ev = evaluate(model)
+    _emit(
+        ev.to_dict(),
+        args.json,
+        f"accuracy {ev.accuracy:.2%} on all {ev.n_inputs} inputs; min margin {ev.min_margin:.4g}",
+    )
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from quadlens.evaluate import evaluate
+
+    run = Path(args.run)
+    cfg, model = rundir.load_run(run)
+    metrics_path = run / rundir.METRICS
+    last = None
+    if metrics_path.is_file():
+        lines = [ln for ln in metrics_path.read_text().splitlines() if ln.strip()]
+        last = json.loads(lines[-1]) if lines else None
+    ev = evaluate(model)
+    n_params = sum(p.numel() for p in model.parameters())
+    data = {
+        "run": str(run),
+        "config": cfg.to_dict(),
+        "n_params": n_params,
+        "eval": ev.to_dict(),
+        "final_metrics": last,
+    }
+    m = cfg.model
+    origin = (
+        f"preset {cfg.preset}" if cfg.train else f"imported ({(cfg.source or {}).get('format')})"
+    )
+    text = "\n".join(
+        [
+            f"run         {run}  ({origin})",
+            f"model       p={m.p} d_model={m.d_model} heads={m.n_heads}x{m.d_head} d_mlp={m.d_mlp} "
+            f"{m.activation} attention_rate={m.attention_rate:g} ({m.architecture})",
+            f"parameters  {n_params:,}",
+            *(
+                [
+                    f"training    seed {cfg.train.seed}, {cfg.train.epochs} epochs, "
+                    f"lr {cfg.train.lr:g}, weight decay {cfg.train.weight_decay:g}"
+                ]
+                if cfg.train
+                else []
+            ),
+            f"accuracy    {ev.accuracy:.2%} on all {ev.n_inputs} inputs, "
+            f"min margin {ev.min_margin:.4g}",
+        ]
+    )
+    _emit(data, args.json, text)
+    return 0
+
+
+def _write_import(out: Path, cfg: RunConfig, model: Any, overwrite: bool) -> None:
+    rundir.prepare_out_dir(out, overwrite=overwrite)
+    rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
+    rundir.save_model(out, cfg, model)
+    rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(["quadlens", *sys.argv[1:]]))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from quadlens.evaluate import evaluate
+    from quadlens.imports import import_tl, import_zhong
+
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        rundir.prepare_out_dir(out, overwrite=False)  # raises with the standard message
+    if args.format == "zhong":
+        cfg, model = import_zhong(Path(args.model), Path(args.config))
+    else:
+        cfg, model = import_tl(Path(args.file), args.attention_rate, args.activation)
+    _write_import(out, cfg, model, args.overwrite)
+    ev = evaluate(model)
+    _emit(
+        {"run": str(out), **ev.to_dict()},
+        args.json,
+        f"imported {args.format} model -> {out}: accuracy {ev.accuracy:.2%} on all "
+        f"{ev.n_inputs} inputs, min margin {ev.min_margin:.4g}",
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quadlens",
+        description="Train, explain and prove things about modular-addition MLPs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="train a model (a preset plus overrides)",
+        epilog=EPILOG_TRAIN,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("--preset", choices=sorted(PRESETS), help="recipe (default: pizza)")
+    t.add_argument("--out", help="run directory (default: runs/PRESET-seedSEED)")
+    for opt, (_, typ) in _OVERRIDES.items():
+        t.add_argument(
+            "--" + opt.replace("_", "-"), type=typ, default=None, metavar=typ.__name__.upper()
+        )
+    t.add_argument("--device", default="auto", help="auto (default: cuda if available), cpu, cuda")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "eval",
+        help="accuracy and min margin over all p^2 inputs",
+        epilog="example:\n  quadlens eval runs/pizza-seed0 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("run")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    i = sub.add_parser(
+        "info",
+        help="describe a run directory",
+        epilog="example:\n  quadlens info runs/pizza-seed0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    i.add_argument("run")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
+    isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    z = isub.add_parser(
+        "zhong",
+        help="Zhong et al. clock/pizza repository (model .pt + config .json)",
+        epilog="example:\n  quadlens import zhong model_p99zdpze5l.pt "
+        "config_p99zdpze5l.json --out runs/zhong-a",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    z.add_argument("model")
+    z.add_argument("config")
+    tl = isub.add_parser(
+        "tl",
+        help="TransformerLens HookedTransformer state dict (.pth)",
+        epilog="example:\n  quadlens import tl model.pth --attention-rate 1 --out runs/tl-model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tl.add_argument("file")
+    tl.add_argument(
+        "--attention-rate",
+        type=float,
+        required=True,
+        help="1 if trained with constant 1/2 attention (pizza), 0 for softmax",
+    )
+    tl.add_argument("--activation", choices=["relu", "gelu"], help="override the file's act_fn")
+    for p in (z, tl):
+        p.add_argument("--out", required=True, help="run directory to create")
+        p.add_argument("--overwrite", action="store_true")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_import)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except QuadlensError as exc:
+        print(f"quadlens: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The circuit view and the fast training path compute exactly the plain forward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from quadlens import fastpath
+from quadlens.circuit import circuit
+from quadlens.config import ModelConfig
+from quadlens.data import all_pairs, labels, make_split
+from quadlens.errors import QuadlensError
+from quadlens.model import Model
+
+SMALL = dict(p=13, d_model=24, n_heads=3, d_head=8, d_mlp=40)
+
+
+def _perturb_biases(model: Model) -> None:
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("b_"):
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "quadratic", "bilinear"])
+@pytest.mark.parametrize(
+    "architecture,combine", [("transformer", "concat"), ("mlp", "concat"), ("mlp", "sum")]
+)
+def test_circuit_view_equals_plain_forward(activation, architecture, combine):
+    cfg = ModelConfig(**SMALL, activation=activation, architecture=architecture, combine=combine)
+    model = Model(cfg, seed=3).double()
+    _perturb_biases(model)
+    a, b = all_pairs(cfg.p)
+    plain = model(a, b)
+    c = circuit(model)
+    assert torch.allclose(c.forward_all(), plain, rtol=0, atol=1e-10)
+    assert torch.allclose(c.forward(a, b), plain, rtol=0, atol=1e-10)
+    # the separable pre-activation itself
+    if architecture == "transformer" and activation != "bilinear":
+        pre_plain = model.resid_mid(a, b) @ model.W_in + model.b_in
+        assert torch.allclose(c.pre(a, b), pre_plain, atol=1e-10)
+
+
+def test_circuit_refuses_softmax_attention():
+    model = Model(ModelConfig(**SMALL, attention_rate=0.5))
+    with pytest.raises(QuadlensError, match="does not separate"):
+        circuit(model)
+
+
+def test_pre_activation_separates_only_for_constant_attention():
+    """With softmax attention pre[a, b] is not U[a] + V[b]: its double difference is non-zero."""
+    a, b = all_pairs(SMALL["p"])
+    for rate, separable in ((1.0, True), (0.0, False)):
+        model = Model(ModelConfig(**SMALL, attention_rate=rate), seed=0).double()
+        pre = (model.resid_mid(a, b) @ model.W_in).reshape(SMALL["p"], SMALL["p"], -1)
+        dd = pre - pre[:1] - pre[:, :1] + pre[:1, :1]  # zero iff pre = f(a) + g(b)
+        assert (dd.abs().max() < 1e-10) == separable
+
+
+@pytest.mark.parametrize("activation", ["relu", "quadratic"])
+def test_fast_path_gradients_equal_autograd(activation):
+    cfg = ModelConfig(**SMALL, activation=activation)
+    model = Model(cfg, seed=5).double()
+    _perturb_biases(model)
+    split = make_split(cfg.p, 0, 0.7)
+    y = labels(cfg.p)[split.train]
+    P = {k: getattr(model, k).detach()[None] for k in fastpath.FAST_PARAMS}
+    logits, cache = fastpath.forward(P, split.train, activation)
+    loss, G = fastpath.loss_and_grad(logits, y[None])
+    grads = fastpath.backward(P, cache, G, split.train, activation)
+
+    a, b = all_pairs(cfg.p)
+    ref_logits = model(a[split.train], b[split.train])
+    ref_loss = torch.nn.functional.cross_entropy(ref_logits, y)
+    ref = torch.autograd.grad(ref_loss, [getattr(model, k) for k in fastpath.FAST_PARAMS])
+    assert torch.allclose(logits[0], ref_logits, atol=1e-10)
+    assert abs(float(loss[0]) - float(ref_loss.detach())) < 1e-12
+    for name, g in zip(fastpath.FAST_PARAMS, ref, strict=True):
+        assert torch.allclose(grads[name][0], g, rtol=1e-9, atol=1e-12), name
+
+
+def test_fast_path_batched_models_equal_separate():
+    """The leading model axis: two models with their own pairs give their own results."""
+    cfg = ModelConfig(**SMALL)
+    models = [Model(cfg, seed=s).double() for s in (0, 1)]
+    splits = [make_split(cfg.p, s, 0.8) for s in (0, 1)]
+    P = {k: torch.stack([getattr(m, k).detach() for m in models]) for k in fastpath.FAST_PARAMS}
+    flat = torch.cat([s.train + i * cfg.p**2 for i, s in enumerate(splits)])
+    y = torch.stack([labels(cfg.p)[s.train] for s in splits])
+    logits, cache = fastpath.forward(P, flat, "relu")
+    _, G = fastpath.loss_and_grad(logits, y)
+    grads = fastpath.backward(P, cache, G, flat, "relu")
+    for i, (m, s) in enumerate(zip(models, splits, strict=True)):
+        Pi = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
+        li, ci = fastpath.forward(Pi, s.train, "relu")
+        _, Gi = fastpath.loss_and_grad(li, y[i : i + 1])
+        gi = fastpath.backward(Pi, ci, Gi, s.train, "relu")
+        assert torch.allclose(logits[i], li[0], atol=1e-12)
+        for k in fastpath.FAST_PARAMS:
+            assert torch.allclose(grads[k][i], gi[k][0], atol=1e-12), k
+
+
+def test_init_is_seeded_and_scaled():
+    cfg = ModelConfig()
+    m0, m0b, m1 = Model(cfg, 0), Model(cfg, 0), Model(cfg, 1)
+    for (n, p), q, r in zip(m0.named_parameters(), m0b.parameters(), m1.parameters(), strict=True):
+        assert torch.equal(p, q)
+        if n.startswith("b_"):
+            assert not p.any()
+        else:
+            assert not torch.equal(p, r)
+    # the paper's init: N(0, 0.64 / d_model)
+    var = float(m0.W_in.detach().var())
+    assert abs(var - 0.64 / 128) / (0.64 / 128) < 0.02
