@@ -68,7 +68,7 @@ def test_fast_path_gradients_equal_autograd(activation):
     P = {k: getattr(model, k).detach()[None] for k in fastpath.FAST_PARAMS}
     logits, cache = fastpath.forward(P, split.train, activation)
     loss, G = fastpath.loss_and_grad(logits, y[None])
-    grads = fastpath.backward(P, cache, G, split.train, activation)
+    grads = fastpath.backward(P, cache, G, activation)
 
     a, b = all_pairs(cfg.p)
     ref_logits = model(a[split.train], b[split.train])
@@ -90,12 +90,12 @@ def test_fast_path_batched_models_equal_separate():
     y = torch.stack([labels(cfg.p)[s.train] for s in splits])
     logits, cache = fastpath.forward(P, flat, "relu")
     _, G = fastpath.loss_and_grad(logits, y)
-    grads = fastpath.backward(P, cache, G, flat, "relu")
+    grads = fastpath.backward(P, cache, G, "relu")
     for i, (m, s) in enumerate(zip(models, splits, strict=True)):
         Pi = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
         li, ci = fastpath.forward(Pi, s.train, "relu")
         _, Gi = fastpath.loss_and_grad(li, y[i : i + 1])
-        gi = fastpath.backward(Pi, ci, Gi, s.train, "relu")
+        gi = fastpath.backward(Pi, ci, Gi, "relu")
         assert torch.allclose(logits[i], li[0], atol=1e-12)
         for k in fastpath.FAST_PARAMS:
             assert torch.allclose(grads[k][i], gi[k][0], atol=1e-12), k

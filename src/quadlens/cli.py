@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             device=args.device,
             resume=args.resume,
             progress=not args.quiet and not args.json,
-            command=["quadlens", *sys.argv[1:]],
+            command=args.command_line,
         )
     except KeyboardInterrupt:
         print(
@@ -167,11 +167,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_import(out: Path, cfg: RunConfig, model: Any, overwrite: bool) -> None:
+def _write_import(
+    out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
+) -> None:
     rundir.prepare_out_dir(out, overwrite=overwrite)
     rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
     rundir.save_model(out, cfg, model)
-    rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(["quadlens", *sys.argv[1:]]))
+    rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(command))
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -185,7 +187,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         cfg, model = import_zhong(Path(args.model), Path(args.config))
     else:
         cfg, model = import_tl(Path(args.file), args.attention_rate, args.activation)
-    _write_import(out, cfg, model, args.overwrite)
+    _write_import(out, cfg, model, args.overwrite, args.command_line)
     ev = evaluate(model)
     _emit(
         {"run": str(out), **ev.to_dict()},
@@ -277,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.command_line = ["quadlens", *argv]  # recorded in environment.json
     try:
         return int(args.func(args))
     except QuadlensError as exc:

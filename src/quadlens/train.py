@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,15 +90,14 @@ class _Stepper:
         self.y = y[train_idx]
         self.a, self.b = all_pairs(model.cfg.p)
         self.a, self.b = self.a[train_idx].to(y.device), self.b[train_idx].to(y.device)
-        self.ws = fastpath.Workspace()
 
     def __call__(self) -> float:
         m = self.model
         if self.fast:
             P = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
-            logits, cache = fastpath.forward(P, self.idx, m.cfg.activation, self.ws)
+            logits, cache = fastpath.forward(P, self.idx, m.cfg.activation)
             loss, G = fastpath.loss_and_grad(logits, self.y[None])
-            grads = fastpath.backward(P, cache, G, self.idx, m.cfg.activation)
+            grads = fastpath.backward(P, cache, G, m.cfg.activation)
             for k in fastpath.FAST_PARAMS:
                 getattr(m, k).grad = grads[k][0]
             return float(loss[0])
@@ -136,7 +138,11 @@ def _save_checkpoint(
 def _load_checkpoint(run: Path, cfg: RunConfig, model: Model, opt: torch.optim.Optimizer) -> int:
     path = run / rundir.CHECKPOINT
     tensors, meta = rundir.load_tensors(path)
-    if json.loads(meta.get("config", "null")) != cfg.to_dict():
+    try:
+        saved = RunConfig.from_dict(json.loads(meta.get("config", "null")), str(path))
+    except (json.JSONDecodeError, QuadlensError):
+        saved = None
+    if saved != cfg:
         raise QuadlensError(f"{path}: checkpoint was written for a different config")
     params = {k.removeprefix("param/"): v for k, v in tensors.items() if k.startswith("param/")}
     loaded = rundir.model_from_tensors(cfg, params, str(path))
@@ -216,39 +222,58 @@ def train(
         desc=f"train {cfg.preset or 'model'} seed {t.seed}",
         dynamic_ncols=True,
     )
-    step = start
-    try:
-        if start == 0:
-            _postfix(bar, log(0))
-        for step in range(start, t.epochs):
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, cfg)
-            loss = stepper()
-            if not math.isfinite(loss):
-                raise QuadlensError(f"training diverged at epoch {step}: loss is {loss}")
-            opt.step()
-            done = step + 1
-            bar.update(1)
-            if done % t.log_every == 0 or done == t.epochs:
-                _postfix(bar, log(done))
-            if out is not None and done % t.checkpoint_every == 0 and done < t.epochs:
-                _save_checkpoint(out, cfg, model, opt, done)
-    except KeyboardInterrupt:
-        if out is not None:
-            # the state after the last completed step is a complete checkpoint
-            done = step + 1 if bar.n > start and bar.n == step + 1 else bar.n
-            _save_checkpoint(out, cfg, model, opt, done)
-            metric_file = out / rundir.METRICS
-            rundir.write_text(metric_file, "".join(_read_metrics(metric_file, done)))
-        raise
-    finally:
-        bar.close()
+    completed = start  # optimizer steps applied to the parameters
+    with _deferred_sigint() as interrupted:
+        try:
+            if start == 0:
+                _postfix(bar, log(0))
+            for step in range(start, t.epochs):
+                if interrupted():  # Ctrl-C lands here, between steps, never inside one
+                    raise KeyboardInterrupt
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step, cfg)
+                loss = stepper()
+                if not math.isfinite(loss):
+                    raise QuadlensError(f"training diverged at epoch {step}: loss is {loss}")
+                opt.step()
+                completed = step + 1
+                bar.update(1)
+                if completed % t.log_every == 0 or completed == t.epochs:
+                    _postfix(bar, log(completed))
+                if out is not None and completed % t.checkpoint_every == 0 and completed < t.epochs:
+                    _save_checkpoint(out, cfg, model, opt, completed)
+        except KeyboardInterrupt:
+            if out is not None:  # the state after the last completed step is a full checkpoint
+                _save_checkpoint(out, cfg, model, opt, completed)
+                metric_file = out / rundir.METRICS
+                rundir.write_text(metric_file, "".join(_read_metrics(metric_file, completed)))
+            raise
+        finally:
+            bar.close()
     seconds = time.perf_counter() - t0
     model = model.cpu()
     if out is not None:
         rundir.save_model(out, cfg, model)
         (out / rundir.CHECKPOINT).unlink(missing_ok=True)
     return TrainResult(model, cfg, evaluate(model), seconds, t.epochs - start, out)
+
+
+@contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn Ctrl-C into a flag the loop checks between steps (main thread only)."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        flag["set"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: flag["set"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _postfix(bar: tqdm, row: dict[str, Any]) -> None:
