@@ -69,14 +69,12 @@ def quadlens_step(cfg):
     model = Model(cfg.model, seed=0)
     split = make_split(cfg.model.p, 0, cfg.train.train_frac)
     stepper = _Stepper(model, split.train, labels(cfg.model.p))
-    opt = make_optimizer(model, cfg, torch.device("cpu"))
+    opt = make_optimizer(model, cfg)
     state = {"step": 0}
 
     def step():
-        for g in opt.param_groups:
-            g["lr"] = lr_at(state["step"], cfg)
         stepper()
-        opt.step()
+        opt.step(lr_at(state["step"], cfg))
         state["step"] += 1
 
     return step
@@ -88,17 +86,30 @@ def transformerlens_step(cfg):
 
     m = cfg.model
     tcfg = HookedTransformerConfig(
-        n_layers=1, d_model=m.d_model, d_head=m.d_head, n_heads=m.n_heads, d_mlp=m.d_mlp,
-        d_vocab=m.p, d_vocab_out=m.p, n_ctx=2, act_fn="relu", normalization_type=None,
-        device="cpu", seed=0,
+        n_layers=1,
+        d_model=m.d_model,
+        d_head=m.d_head,
+        n_heads=m.n_heads,
+        d_mlp=m.d_mlp,
+        d_vocab=m.p,
+        d_vocab_out=m.p,
+        n_ctx=2,
+        act_fn="relu",
+        normalization_type=None,
+        device="cpu",
+        seed=0,
     )
     model = HookedTransformer(tcfg)
     split = make_split(m.p, 0, cfg.train.train_frac)
     a, b = all_pairs(m.p)
     tokens = torch.stack([a, b], 1)[split.train]
     y = labels(m.p)[split.train]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, betas=cfg.train.betas,
-                            weight_decay=cfg.train.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.train.lr,
+        betas=cfg.train.betas,
+        weight_decay=cfg.train.weight_decay,
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / 10, 1))
     uniform = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
 
@@ -124,6 +135,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/out/train_speed.json")
     args = ap.parse_args()
     tune_allocator()
+    torch.set_flush_denormal(True)  # as quadlens training does; applies to both loops alike
     cfg = preset("pizza")
     peak = matmul_peak_gflops()
     q_step, t_step = quadlens_step(cfg), transformerlens_step(cfg)
@@ -131,8 +143,12 @@ def main() -> None:
     q_sec = time_steps(q_step, n_blocks=5, block=200)
     t_sec = time_steps(t_step, n_blocks=5, block=20)
     result = {
-        "machine": {"platform": platform.platform(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "matmul_peak_gflops": round(peak, 1)},
+        "machine": {
+            "platform": platform.platform(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "matmul_peak_gflops": round(peak, 1),
+        },
         "quadlens_ms_per_epoch": round(q_sec * 1e3, 3),
         "transformerlens_ms_per_epoch": round(t_sec * 1e3, 3),
         "speedup": round(t_sec / q_sec, 2),

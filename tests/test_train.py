@@ -107,3 +107,26 @@ def test_divergence_is_reported():
     )
     with pytest.raises(QuadlensError, match="diverged"):
         train(cfg, None, device="cpu", progress=False)
+
+
+def test_adamw_equals_torch_fused_adamw_bit_for_bit():
+    from quadlens.model import Model
+    from quadlens.optim import AdamW
+
+    cfg = ModelConfig(p=13, d_model=24, n_heads=3, d_head=8, d_mlp=40)
+    a, b = Model(cfg, seed=0), Model(cfg, seed=0)
+    ours = AdamW(a.trainable(), betas=(0.9, 0.98), weight_decay=1.0)
+    ref = torch.optim.AdamW(
+        [p for _, p in b.trainable()], lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0, fused=True
+    )
+    gen = torch.Generator().manual_seed(0)
+    for step in range(5):
+        lr = 1e-3 * min(step / 2, 1)
+        for (_, p), (_, q) in zip(a.trainable(), b.trainable(), strict=True):
+            g = torch.randn(p.shape, generator=gen)
+            p.grad, q.grad = g.clone(), g.clone()
+        ref.param_groups[0]["lr"] = lr
+        ours.step(lr)
+        ref.step()
+    for (n, p), (_, q) in zip(a.trainable(), b.trainable(), strict=True):
+        assert torch.equal(p, q), n

@@ -132,10 +132,13 @@ def backward(P: dict[str, Tensor], c: _Cache, G: Tensor, activation: str) -> dic
 
 def loss_and_grad(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     """Mean cross-entropy per model [S] (log-softmax in float64) and dloss/dlogits in the
-    logits' dtype."""
-    lp = torch.log_softmax(logits.double(), -1)  # [S, N, p]
-    loss = -lp.gather(-1, labels[..., None])[..., 0].mean(-1)
-    G = lp.exp_()
-    G.scatter_add_(-1, labels[..., None], torch.full_like(G[..., :1], -1.0))
-    G /= labels.shape[-1]
+    logits' dtype: (softmax - onehot) / N."""
+    n = labels.shape[-1]
+    z = logits.to(torch.float64, copy=True)  # [S, N, p]; never modify the caller's logits
+    z -= z.amax(-1, keepdim=True)
+    e = z.exp()
+    total = e.sum(-1, keepdim=True)
+    loss = (total.log()[..., 0] - z.gather(-1, labels[..., None])[..., 0]).mean(-1)
+    G = e.div_(total * n)
+    G.scatter_add_(-1, labels[..., None], torch.full_like(G[..., :1], -1.0 / n))
     return loss, G.to(logits.dtype)

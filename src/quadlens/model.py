@@ -112,12 +112,12 @@ class Model(nn.Module):
         x = torch.cat([x0, x1], -1) if self.cfg.combine == "concat" else x0 + x1
         return self.mlp_out(x) @ self.W_U
 
-    def trainable(self) -> list[nn.Parameter]:
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
         """Parameters that receive gradients. With constant attention W_Q and W_K do not enter
         the computation, so (as in a TransformerLens loop with a constant-pattern hook) they get
         no gradient and AdamW leaves them untouched."""
         frozen = {"W_Q", "W_K"} if self.cfg.constant_attention else set()
-        return [p for n, p in self.named_parameters() if n not in frozen]
+        return [(n, p) for n, p in self.named_parameters() if n not in frozen]
 
     def weight_norm(self) -> float:
         with torch.no_grad():

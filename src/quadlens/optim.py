@@ -1,0 +1,60 @@
+"""AdamW for full-batch training of small models, without per-step optimizer bookkeeping.
+
+`torch.optim.AdamW(fused=True)` spends more time in Python (grouping tensors by device, state
+lookups) than in its kernel when the model is small and a step takes a few milliseconds. This
+class keeps the state in flat lists and calls the same fused kernel (`torch._fused_adamw_`)
+directly, so it computes exactly what `torch.optim.AdamW(fused=True)` computes (a test checks
+bit-equality) at a fraction of the overhead. Decoupled weight decay: p <- p (1 - lr wd) - ...
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class AdamW:
+    def __init__(
+        self,
+        named_params: list[tuple[str, nn.Parameter]],
+        betas: tuple[float, float],
+        weight_decay: float,
+        eps: float = 1e-8,
+    ) -> None:
+        self.names = [n for n, _ in named_params]
+        self.params = [p for _, p in named_params]
+        self.beta1, self.beta2 = betas
+        self.weight_decay, self.eps = weight_decay, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # torch keeps the fused optimizer's step count as a float32 scalar tensor per parameter
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            missing = [n for n, g in zip(self.names, grads, strict=True) if g is None]
+            raise RuntimeError(f"AdamW.step: no gradient for {', '.join(missing)}")
+        torch._foreach_add_(self.steps, 1)
+        torch._fused_adamw_(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
+            lr=lr, beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay,
+            eps=self.eps, amsgrad=False, maximize=False,
+        )  # fmt: skip
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """The optimizer state by parameter name, for checkpoints."""
+        out: dict[str, Tensor] = {}
+        for i, name in enumerate(self.names):
+            out[f"{name}/exp_avg"] = self.exp_avg[i]
+            out[f"{name}/exp_avg_sq"] = self.exp_avg_sq[i]
+            out[f"{name}/step"] = self.steps[i]
+        return out
+
+    @torch.no_grad()
+    def load_state_tensors(self, state: dict[str, Tensor]) -> None:
+        for i, name in enumerate(self.names):
+            self.exp_avg[i].copy_(state[f"{name}/exp_avg"])
+            self.exp_avg_sq[i].copy_(state[f"{name}/exp_avg_sq"])
+            self.steps[i].copy_(state[f"{name}/step"])
