@@ -135,7 +135,6 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/out/train_speed.json")
     args = ap.parse_args()
     tune_allocator()
-    torch.set_flush_denormal(True)  # as quadlens training does; applies to both loops alike
     cfg = preset("pizza")
     peak = matmul_peak_gflops()
     q_step, t_step = quadlens_step(cfg), transformerlens_step(cfg)

@@ -215,7 +215,7 @@ def train(
         dynamic_ncols=True,
     )
     completed = start  # optimizer steps applied to the parameters
-    with _deferred_sigint() as interrupted, _flush_denormals():
+    with _deferred_sigint() as interrupted:
         try:
             if start == 0:
                 _postfix(bar, log(0))
@@ -246,19 +246,6 @@ def train(
         rundir.save_model(out, cfg, model)
         (out / rundir.CHECKPOINT).unlink(missing_ok=True)
     return TrainResult(model, cfg, evaluate(model), seconds, t.epochs - start, out)
-
-
-@contextmanager
-def _flush_denormals() -> Iterator[None]:
-    """Flush float32 subnormals (< 1.2e-38) to zero while training. Late in training AdamW's
-    second moments fall into that range, where x86 arithmetic is many times slower; they only
-    ever meet eps = 1e-8 in sqrt(v) + eps, so flushing them changes no update that matters.
-    Deterministic, and applied identically to fresh and resumed runs."""
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 @contextmanager
