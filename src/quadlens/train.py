@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -207,13 +208,10 @@ def train(
 
     t0 = time.perf_counter()
     bar = tqdm(
-        total=t.epochs,
-        initial=start,
-        disable=not progress,
-        unit="epoch",
-        desc=f"train {cfg.preset or 'model'} seed {t.seed}",
-        dynamic_ncols=True,
-    )
+        total=t.epochs, initial=start, disable=not progress, unit="epoch",
+        desc=f"train {cfg.preset or 'model'} seed {t.seed}", dynamic_ncols=True,
+        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
+    )  # fmt: skip
     completed = start  # optimizer steps applied to the parameters
     with _deferred_sigint() as interrupted:
         try:
