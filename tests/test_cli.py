@@ -211,3 +211,16 @@ def test_module_entry_point_and_help():
 
 def test_fixture_dir_is_next_to_repo():
     assert (Path(__file__).resolve().parents[2] / "shared").is_dir()
+
+
+def test_unavailable_device_fails_before_writing(tmp_path):
+    import torch as _torch
+
+    if _torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "r"
+    _assert_error(
+        run_cli("train", *TINY_ARGS, "--device", "cuda", "--out", str(out)),
+        r"CUDA is not available",
+    )
+    assert not out.exists()

@@ -69,13 +69,14 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from quadlens.train import train
+    from quadlens.train import resolve_device, train
 
     cfg = _train_config(args)
     assert cfg.train is not None
     out = Path(args.out) if args.out else Path("runs") / f"{cfg.preset}-seed{cfg.train.seed}"
     if args.resume and (out / rundir.WEIGHTS).is_file():
         raise QuadlensError(f"{out}: this run is already complete (nothing to resume)")
+    resolve_device(args.device)  # fail before anything is written
     rundir.prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     try:
         result = train(
