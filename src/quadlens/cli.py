@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,75 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jsonable(obj: Any) -> Any:
+    """Strict JSON: NaN and infinities become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from quadlens.lens import analyze
+
+    run = Path(args.run)
+    _, model = rundir.load_run(run)
+    an = analyze(model)
+    data = _jsonable(an.to_dict())
+    rundir.write_json(run / "analysis" / "analysis.json", data)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    live = len(an.neurons) - an.n_dead
+    lines = [f"{run}: accuracy {an.accuracy:.2%}, activation {an.activation}"]
+    if an.applicable:
+        lines += [
+            f"neurons: {len(an.neurons)} ({an.n_dead} dead); {an.frac_dominant:.0%} of the {live} "
+            f"live ones have a dominant frequency; psi = 2 phi (within 20 deg) for "
+            f"{an.frac_psi_2phi:.0%} of those in key clusters",
+            "key frequencies: " + " ".join(map(str, an.key_frequencies)),
+            "",
+            " freq  neurons      C_k   MRL   gap  psi=2phi  quad err  vote  x_j ok  max|arg G|"
+            "  FVE own",
+        ]
+        for cl in an.clusters:
+            if not cl.key and not args.all_clusters:
+                continue
+            lines.append(
+                f" {cl.freq:4d}  {cl.n_neurons:7d}  {cl.C_k:7.3f}  {cl.mean_resultant_length:4.2f}"
+                f"  {cl.largest_gap:4.2f}  {cl.frac_psi_2phi:8.0%}"
+                f"  {_fmt(cl.quadrature_rel_error):>8}"
+                f"  {'yes' if cl.vote_correct else 'no':>4}  {_fmt(cl.vote_frac, '.0%'):>6}"
+                f"  {_fmt(cl.max_arg_G, '.4f'):>10}  {_fmt(cl.fve_pizza):>7}"
+            )
+        lines.append(
+            f"(a cluster votes right at x_j when |arg G_k(x_j)| < pi/p = {math.pi / an.p:.4f})"
+        )
+        f = an.fve
+        lines.append(
+            f"FVE of the MLP logits: pizza {_fmt(f['pizza'])}, clock {_fmt(f['clock'])}, "
+            f"pizza+secondary {_fmt(f['pizza_secondary'])}"
+        )
+        r = an.relu_split
+        if r["linear_frac"] is not None:
+            lines.append(
+                f"ReLU = x/2 + |x|/2: the x/2 half carries {r['linear_frac']:.1%} of the "
+                f"logit variance; the |x|/2 half vs the pizza form: FVE "
+                f"{_fmt(r['abs_fve_pizza'])}"
+            )
+    lines += [f"note: {n}" for n in an.notes]
+    lines.append(f"-> {run / 'analysis' / 'analysis.json'}")
+    print("\n".join(lines))
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -245,6 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("run")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_info)
+
+    an = sub.add_parser(
+        "analyze",
+        help="the quadrature lens: frequencies, clusters, closed forms, G_k",
+        epilog="examples:\n  quadlens analyze runs/pizza-seed0\n  quadlens analyze runs/zhong-a "
+        "--json > analysis.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    an.add_argument("run")
+    an.add_argument("--json", action="store_true", help="print analysis.json")
+    an.add_argument("--all-clusters", action="store_true", help="list non-key clusters too")
+    an.set_defaults(func=cmd_analyze)
 
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
     isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")
