@@ -183,7 +183,7 @@ def test_not_applicable_and_degenerate_models_are_reported(tmp_path):
 
 
 def test_analyze_cli_json_contract(tiny_run):
-    res = run_cli("analyze", str(tiny_run), "--json")
+    res = run_cli("analyze", str(tiny_run), "--json", "--no-figures")
     assert res.code == 0, res.err
     data = json.loads(res.out)
     saved = json.loads((tiny_run / "analysis" / "analysis.json").read_text())
@@ -196,6 +196,9 @@ def test_analyze_cli_json_contract(tiny_run):
     assert len(data["neurons"]) == 64
     text = run_cli("analyze", str(tiny_run))
     assert text.code == 0 and "key frequencies:" in text.out
+    for name in ("spectrum", "phase_wheels", "quadrature", "logits", "secondary"):
+        for ext in ("png", "svg"):
+            assert (tiny_run / "analysis" / f"{name}.{ext}").stat().st_size > 1000
 
 
 def test_analyze_cli_on_clock_run_explains_and_exits_cleanly(tmp_path):

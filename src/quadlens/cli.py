@@ -192,6 +192,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     an = analyze(model)
     data = _jsonable(an.to_dict())
     rundir.write_json(run / "analysis" / "analysis.json", data)
+    if not args.no_figures and an.applicable:
+        _figures(model, an, run / "analysis")
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -236,6 +238,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     lines.append(f"-> {run / 'analysis' / 'analysis.json'}")
     print("\n".join(lines))
     return 0
+
+
+def _figures(model: Any, an: Any, out: Path) -> None:
+    from quadlens import plots
+    from quadlens.circuit import circuit
+    from quadlens.lens import logit_maps
+
+    plots.spectrum(an, out)
+    if an.activation != "relu" or not an.key_frequencies:
+        return
+    plots.phase_wheels(an, out)
+    plots.quadrature_picture(an, out)
+    maps = {k: v.numpy() for k, v in logit_maps(circuit(model), an).items()}
+    plots.logit_heatmaps(maps, 0, out)
+    plots.secondary_phases(an, out)
 
 
 def _write_import(
@@ -326,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("run")
     an.add_argument("--json", action="store_true", help="print analysis.json")
     an.add_argument("--all-clusters", action="store_true", help="list non-key clusters too")
+    an.add_argument("--no-figures", action="store_true", help="write analysis.json only")
     an.set_defaults(func=cmd_analyze)
 
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")

@@ -378,3 +378,18 @@ def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
         "abs_fve_pizza": fve(ab, closed_form(p, key_clusters, "pizza"), (ab**2).sum()),
     }
     return fves, split
+
+
+def logit_maps(c: Circuit, an: Analysis, c_out: int = 0) -> dict[str, Tensor]:
+    """Actual MLP logits and the pizza / clock closed forms for output c_out, over (a, b) [p, p],
+    each centred over c (for the heatmaps)."""
+    c = _double(c)
+    p = c.cfg.p
+    pre = (c.U[:, None, :] + c.V[None, :, :] + c.b_in).reshape(p * p, -1)
+    mlp = activate(c.cfg, pre) @ c.O
+    mlp = mlp - mlp.mean(1, keepdim=True)
+    key = [cl for cl in an.clusters if cl.key]
+    maps = {"actual MLP": mlp}
+    for kind in ("pizza", "clock"):
+        maps[kind] = closed_form(p, key, kind)
+    return {name: m[:, c_out].reshape(p, p) for name, m in maps.items()}

@@ -1,0 +1,125 @@
+"""Figures of the quadrature lens (matplotlib, PNG and SVG). Plotting only: every number comes
+from an `Analysis` (and, for the heatmaps, from `lens.logit_maps`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from quadlens.lens import Analysis, ClusterStats
+
+KEY_COLOR, OTHER_COLOR = "#c0392b", "#95a5a6"
+
+
+def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = out / f"{name}.{ext}"
+        tmp = out / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=130, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def spectrum(an: Analysis, out: Path) -> list[Path]:
+    freqs = np.arange(1, len(an.input_spectrum) + 1)
+    colors = [KEY_COLOR if k in an.key_frequencies else OTHER_COLOR for k in freqs]
+    rows = 2 if an.embedding_spectrum is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows), squeeze=False)
+    panels = [("MLP input (U and V)", an.input_spectrum)]
+    if an.embedding_spectrum is not None:
+        panels.insert(0, ("embedding W_E", an.embedding_spectrum))
+    for ax, (label, values) in zip(axes[:, 0], panels, strict=True):
+        ax.bar(freqs, values, color=colors)
+        ax.set_ylabel("share of power")
+        ax.set_title(f"Fourier spectrum of the {label}; key frequencies in red: "
+                     f"{', '.join(map(str, an.key_frequencies))}", fontsize=10)  # fmt: skip
+    axes[-1, 0].set_xlabel("frequency k")
+    return _save(fig, out, "spectrum")
+
+
+def _key(an: Analysis) -> list[ClusterStats]:
+    return [cl for cl in an.clusters if cl.key]
+
+
+def phase_wheels(an: Analysis, out: Path) -> list[Path]:
+    clusters = _key(an)
+    fig, axes = plt.subplots(1, len(clusters), figsize=(3.2 * len(clusters), 3.6),
+                             subplot_kw={"projection": "polar"}, squeeze=False)  # fmt: skip
+    for ax, cl in zip(axes[0], clusters, strict=True):
+        phi = np.array([an.neurons[i].phi for i in cl.neurons])
+        v = np.array([2 * an.neurons[i].A * an.neurons[i].B for i in cl.neurons])
+        ax.scatter(phi, v, s=10, color=KEY_COLOR)
+        ax.set_yticklabels([])
+        ax.set_title(f"k = {cl.freq}: {cl.n_neurons} neurons\nMRL {cl.mean_resultant_length:.2f}, "
+                     f"largest gap {cl.largest_gap:.2f} rad", fontsize=9)  # fmt: skip
+    fig.suptitle("Neuron phases phi_i (angle) and weights v_i = 2 A_i B_i (radius)", fontsize=10)
+    return _save(fig, out, "phase_wheels")
+
+
+def quadrature_picture(an: Analysis, out: Path, x: float = 0.0) -> list[Path]:
+    """Each neuron is a rectangle under the integrand ReLU(cos(x + phi)) cos(2 (x + phi)),
+    centred at its phase, its width its share of the cluster weight times 2 pi."""
+    clusters = _key(an)
+    fig, axes = plt.subplots(len(clusters), 1, figsize=(9, 2.4 * len(clusters)), squeeze=False)
+    grid = np.linspace(-math.pi, math.pi, 721)
+    for ax, cl in zip(axes[:, 0], clusters, strict=True):
+        phi = np.array([an.neurons[i].phi for i in cl.neurons])
+        v = np.array([2 * an.neurons[i].A * an.neurons[i].B for i in cl.neurons])
+        widths = 2 * math.pi * v / v.sum()
+
+        def f(t: np.ndarray) -> np.ndarray:
+            return np.maximum(np.cos(x + t), 0) * np.cos(2 * (x + t))
+
+        for p_i, w_i in zip(phi, widths, strict=True):
+            h = float(f(np.array([p_i]))[0])
+            ax.add_patch(Rectangle((p_i - w_i / 2, min(h, 0)), w_i, abs(h), alpha=0.35,
+                                   facecolor=KEY_COLOR, edgecolor="k", linewidth=0.3))  # fmt: skip
+        ax.plot(grid, f(grid), color="k", linewidth=1.2)
+        approx = float((widths * f(phi)).sum())
+        ax.set_xlim(-math.pi, math.pi)
+        ax.set_title(f"k = {cl.freq}: the rectangles sum to {approx:.4f}, the integral is 2/3 = "
+                     f"{2 / 3:.4f}; over all 2p points x, max |G_k - C_k| / C_k = "
+                     f"{cl.quadrature_rel_error:.3f}", fontsize=9)  # fmt: skip
+    axes[-1, 0].set_xlabel(f"phase phi (x = {x:g})")
+    fig.suptitle("The MLP as numerical integration: one rectangle per neuron", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out, "quadrature")
+
+
+def logit_heatmaps(maps: dict[str, np.ndarray], c: int, out: Path) -> list[Path]:
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.6 * len(maps), 3.4))
+    vmax = max(float(np.abs(m).max()) for m in maps.values())
+    for ax, (name, m) in zip(axes, maps.items(), strict=True):
+        im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("b")
+        ax.set_ylabel("a")
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    fig.suptitle(f"MLP logit for c = {c} over all (a, b), centred over c", fontsize=10)
+    return _save(fig, out, "logits")
+
+
+def secondary_phases(an: Analysis, out: Path) -> list[Path]:
+    live = [f for f in an.neurons if not f.dead and f.freq in an.key_frequencies]
+    amp = np.array([f.secondary_amp_U / max(f.A_U, 1e-12) for f in live])
+    chi = np.array([f.secondary_phase_U for f in live])
+    pred = np.array([(2 * f.phi + 2 * math.pi) % (2 * math.pi) - math.pi for f in live])
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    sc = ax.scatter(pred, chi, c=amp, s=10, cmap="viridis")
+    ax.plot([-math.pi, math.pi], [-math.pi, math.pi], color="k", linewidth=0.8)
+    ax.set_xlabel("2 phi + pi (wrapped)")
+    ax.set_ylabel("phase chi of the 2k component of U")
+    fig.colorbar(sc, ax=ax, label="amplitude A2 / A")
+    ax.set_title("Secondary frequency: phase vs 2 phi + pi", fontsize=10)
+    return _save(fig, out, "secondary")
