@@ -115,7 +115,7 @@ def backward(P: dict[str, Tensor], c: _Cache, G: Tensor, activation: str) -> dic
     g["b_in"] = dU.sum(1)
     g["W_U"] = tr(c.R) @ dD + tr(W_out) @ dO + P["b_out"][:, :, None] * dlb[:, None, :]
     g["W_out"] = dO @ tr(W_U)
-    g["b_out"] = (W_U @ dlb[:, :, None])[:, :, 0]
+    g["b_out"] = (W_U * dlb[:, None, :]).sum(-1)  # (not a matvec: same bits for any S)
     dT = 0.5 * dR
     dE = dT @ tr(c.W_OV)
     dE[:, p:] += dR[:, p:]

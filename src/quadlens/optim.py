@@ -30,18 +30,35 @@ class AdamW:
         # torch keeps the fused optimizer's step count as a float32 scalar tensor per parameter
         self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
 
-    @torch.no_grad()
     def step(self, lr: float) -> None:
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):
-            missing = [n for n, g in zip(self.names, grads, strict=True) if g is None]
-            raise RuntimeError(f"AdamW.step: no gradient for {', '.join(missing)}")
-        torch._foreach_add_(self.steps, 1)
-        torch._fused_adamw_(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
-            lr=lr, beta1=self.beta1, beta2=self.beta2, weight_decay=self.weight_decay,
-            eps=self.eps, amsgrad=False, maximize=False,
-        )  # fmt: skip
+        AdamW.step_all([self], [lr])
+
+    @staticmethod
+    @torch.no_grad()
+    def step_all(opts: list[AdamW], lrs: list[float]) -> None:
+        """Step several optimizers, one fused kernel call per group of equal hyperparameters.
+        The kernel treats every tensor on its own, so grouping changes no bit."""
+        groups: dict[tuple[float, ...], list[AdamW]] = {}
+        for opt, lr in zip(opts, lrs, strict=True):
+            key = (lr, opt.beta1, opt.beta2, opt.weight_decay, opt.eps)
+            groups.setdefault(key, []).append(opt)
+        for (lr, beta1, beta2, wd, eps), group in groups.items():
+            params, grads, m1, m2, steps = [], [], [], [], []
+            for opt in group:
+                g = [p.grad for p in opt.params]
+                if any(x is None for x in g):
+                    missing = [n for n, x in zip(opt.names, g, strict=True) if x is None]
+                    raise RuntimeError(f"AdamW.step: no gradient for {', '.join(missing)}")
+                params += opt.params
+                grads += g
+                m1 += opt.exp_avg
+                m2 += opt.exp_avg_sq
+                steps += opt.steps
+            torch._foreach_add_(steps, 1)
+            torch._fused_adamw_(
+                params, grads, m1, m2, [], steps, lr=lr, beta1=beta1, beta2=beta2,
+                weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
+            )  # fmt: skip
 
     def state_tensors(self) -> dict[str, Tensor]:
         """The optimizer state by parameter name, for checkpoints."""

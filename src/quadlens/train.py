@@ -79,32 +79,63 @@ def lr_at(step: int, cfg: RunConfig) -> float:
     return t.lr * min(step / t.warmup_epochs, 1.0) if t.warmup_epochs else t.lr
 
 
-class _Stepper:
-    """One full-batch training step (forward, loss, backward) on the training pairs."""
+@dataclass
+class _Member:
+    """One model of a training batch, with its own seed, split, optimizer and run directory."""
 
-    def __init__(self, model: Model, train_idx: torch.Tensor, y: torch.Tensor) -> None:
-        self.model = model
-        self.fast = uses_fast_path(model)
-        self.idx = train_idx
-        self.y = y[train_idx]
-        self.a, self.b = all_pairs(model.cfg.p)
-        self.a, self.b = self.a[train_idx].to(y.device), self.b[train_idx].to(y.device)
+    cfg: RunConfig
+    out: Path | None
+    model: Model
+    opt: AdamW
+    train_idx: torch.Tensor
+    mask: torch.Tensor  # train pairs among all p^2
 
-    def __call__(self) -> float:
-        m = self.model
+
+class _BatchStepper:
+    """One full-batch training step (forward, loss, backward) of every member.
+
+    On the fast path the members' parameters are views into stacked tensors with a leading
+    model axis, so one `fastpath` call steps them all; each slice gets exactly the bits a
+    single run would (the tests compare). Otherwise each member runs autograd on the plain
+    forward in turn."""
+
+    def __init__(self, members: list[_Member], y: torch.Tensor) -> None:
+        self.members = members
+        self.fast = all(uses_fast_path(m.model) for m in members)
+        p = members[0].cfg.model.p
         if self.fast:
-            P = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
-            logits, cache = fastpath.forward(P, self.idx, m.cfg.activation)
-            loss, G = fastpath.loss_and_grad(logits, self.y[None])
-            grads = fastpath.backward(P, cache, G, m.cfg.activation)
-            for k in fastpath.FAST_PARAMS:
-                getattr(m, k).grad = grads[k][0]
-            return float(loss[0])
-        for p in m.parameters():
-            p.grad = None
-        loss = torch.nn.functional.cross_entropy(m(self.a, self.b).double(), self.y)
-        loss.backward()
-        return float(loss.detach())
+            self.P = {
+                k: torch.stack([getattr(m.model, k).detach() for m in members])
+                for k in fastpath.FAST_PARAMS
+            }
+            for s, m in enumerate(members):
+                for k in fastpath.FAST_PARAMS:
+                    getattr(m.model, k).data = self.P[k][s]  # the model now views the stack
+            self.flat = torch.cat([m.train_idx + s * p * p for s, m in enumerate(members)])
+            self.y = torch.stack([y[m.train_idx] for m in members])
+        else:
+            a, b = all_pairs(p)
+            self.inputs = [(a[m.train_idx].to(y.device), b[m.train_idx].to(y.device),
+                            y[m.train_idx]) for m in members]  # fmt: skip
+
+    def __call__(self) -> list[float]:
+        if self.fast:
+            act = self.members[0].cfg.model.activation
+            logits, cache = fastpath.forward(self.P, self.flat, act)
+            loss, G = fastpath.loss_and_grad(logits, self.y)
+            grads = fastpath.backward(self.P, cache, G, act)
+            for s, m in enumerate(self.members):
+                for k in fastpath.FAST_PARAMS:
+                    getattr(m.model, k).grad = grads[k][s]
+            return loss.tolist()
+        losses = []
+        for m, (a, b, y) in zip(self.members, self.inputs, strict=True):
+            for param in m.model.parameters():
+                param.grad = None
+            loss = torch.nn.functional.cross_entropy(m.model(a, b).double(), y)
+            loss.backward()
+            losses.append(float(loss.detach()))
+        return losses
 
 
 @torch.no_grad()
@@ -178,72 +209,144 @@ def train(
     from `out/checkpoint.safetensors` if there is one."""
     if cfg.train is None:
         raise QuadlensError("this config has no training recipe (an imported run?)")
-    t = cfg.train
-    dev = resolve_device(device)
-    tune_allocator()
-    model = Model(cfg.model, seed=t.seed).to(dev)
-    split = make_split(cfg.model.p, t.seed, t.train_frac)
-    y = labels(cfg.model.p).to(dev)
-    stepper = _Stepper(model, split.train.to(dev), y)
-    opt = make_optimizer(model, cfg)
-    mask = split.train_mask.to(dev)
-    start = 0
-    metric_lines: list[str] = []
-    if out is not None:
-        if resume and (out / rundir.CHECKPOINT).exists():
-            start = _load_checkpoint(out, cfg, model, opt)
-            metric_lines = _read_metrics(out / rundir.METRICS, start)
-        rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
-        rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(command))
-        rundir.write_text(out / rundir.METRICS, "".join(metric_lines))
-
-    def log(step: int) -> dict[str, Any]:
-        row = metrics(model, mask, y, step)
-        if out is not None:
-            with open(out / rundir.METRICS, "a") as f:
-                f.write(json.dumps(row) + "\n")
-        if on_metrics:
-            on_metrics(row)
-        return row
-
-    t0 = time.perf_counter()
     bar = tqdm(
-        total=t.epochs, initial=start, disable=not progress, unit="epoch",
-        desc=f"train {cfg.preset or 'model'} seed {t.seed}", dynamic_ncols=True,
+        total=cfg.train.epochs, disable=not progress, unit="epoch",
+        desc=f"train {cfg.preset or 'model'} seed {cfg.train.seed}", dynamic_ncols=True,
         mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
     )  # fmt: skip
+    callback = None if on_metrics is None else (lambda _, row: on_metrics(row))
+    try:
+        return train_batch([cfg], [out], device=device, resume=resume, bar=bar,
+                           command=command, on_metrics=callback)[0]  # fmt: skip
+    finally:
+        bar.close()
+
+
+def batch_key(cfg: RunConfig) -> tuple[Any, ...]:
+    """Configs with equal keys can train together: same shapes and cadence (their seeds,
+    learning rates, weight decays, betas and warm-ups may differ)."""
+    assert cfg.train is not None
+    t = cfg.train
+    return (cfg.model, t.epochs, t.train_frac, t.log_every, t.checkpoint_every)
+
+
+def train_batch(
+    cfgs: list[RunConfig],
+    outs: list[Path | None],
+    *,
+    device: str = "auto",
+    resume: bool = False,
+    bar: tqdm | None = None,
+    command: list[str] | None = None,
+    on_metrics: Callable[[int, dict[str, Any]], None] | None = None,
+) -> list[TrainResult]:
+    """Train several models of one shape at once (see `batch_key`), each exactly as `train`
+    would, each into its own run directory. With `resume`, every member with a checkpoint
+    continues from it; all members must then be at the same epoch."""
+    if not cfgs or len(cfgs) != len(outs):
+        raise QuadlensError("train_batch needs one output (or None) per config")
+    if any(c.train is None for c in cfgs):
+        raise QuadlensError("a config has no training recipe (an imported run?)")
+    if len({batch_key(c) for c in cfgs}) != 1:
+        raise QuadlensError("these configs cannot train in one batch (shapes or cadence differ)")
+    dev = resolve_device(device)
+    tune_allocator()
+    first = cfgs[0]
+    assert first.train is not None
+    t = first.train
+    p = first.model.p
+    y = labels(p).to(dev)
+    members = []
+    for cfg in cfgs:
+        assert cfg.train is not None
+        model = Model(cfg.model, seed=cfg.train.seed).to(dev)
+        split = make_split(p, cfg.train.seed, cfg.train.train_frac)
+        opt = make_optimizer(model, cfg)
+        members.append(_Member(cfg, None, model, opt, split.train.to(dev),
+                               split.train_mask.to(dev)))  # fmt: skip
+    starts = []
+    for m, out in zip(members, outs, strict=True):
+        m.out = out
+        start, lines = 0, []
+        if out is not None:
+            if resume and (out / rundir.CHECKPOINT).exists():
+                start = _load_checkpoint(out, m.cfg, m.model, m.opt)
+                lines = _read_metrics(out / rundir.METRICS, start)
+            rundir.write_json(out / rundir.CONFIG, m.cfg.to_dict())
+            rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(command))
+            rundir.write_text(out / rundir.METRICS, "".join(lines))
+        starts.append(start)
+    if len(set(starts)) != 1:
+        raise QuadlensError(f"members of a batch resume from different epochs: {starts}")
+    start = starts[0]
+    stepper = _BatchStepper(members, y)  # after loading: the stack copies the loaded values
+
+    def log(step: int) -> None:
+        for s, m in enumerate(members):
+            row = metrics(m.model, m.mask, y, step)
+            if m.out is not None:
+                with open(m.out / rundir.METRICS, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+            if on_metrics:
+                on_metrics(s, row)
+            if bar is not None and s == 0:
+                _postfix(bar, row)
+
+    t0 = time.perf_counter()
+    if bar is not None:
+        bar.update(start * len(members))
     completed = start  # optimizer steps applied to the parameters
     with _deferred_sigint() as interrupted:
         try:
             if start == 0:
-                _postfix(bar, log(0))
+                log(0)
             for step in range(start, t.epochs):
                 if interrupted():  # Ctrl-C lands here, between steps, never inside one
                     raise KeyboardInterrupt
-                loss = stepper()
-                if not math.isfinite(loss):
-                    raise QuadlensError(f"training diverged at epoch {step}: loss is {loss}")
-                opt.step(lr_at(step, cfg))
+                losses = stepper()
+                for m, loss in zip(members, losses, strict=True):
+                    if not math.isfinite(loss):
+                        raise QuadlensError(f"training diverged at epoch {step} (seed "
+                                            f"{m.cfg.train.seed}): loss is {loss}")  # fmt: skip
+                AdamW.step_all([m.opt for m in members], [lr_at(step, m.cfg) for m in members])
                 completed = step + 1
-                bar.update(1)
+                if bar is not None:
+                    bar.update(len(members))
                 if completed % t.log_every == 0 or completed == t.epochs:
-                    _postfix(bar, log(completed))
-                if out is not None and completed % t.checkpoint_every == 0 and completed < t.epochs:
-                    _save_checkpoint(out, cfg, model, opt, completed)
+                    log(completed)
+                if completed % t.checkpoint_every == 0 and completed < t.epochs:
+                    _save_checkpoints(members, completed)
         except KeyboardInterrupt:
-            if out is not None:  # the state after the last completed step is a full checkpoint
-                _save_checkpoint(out, cfg, model, opt, completed)
-                metric_file = out / rundir.METRICS
-                rundir.write_text(metric_file, "".join(_read_metrics(metric_file, completed)))
+            _save_checkpoints(members, completed)  # the state after the last completed step
+            for m in members:
+                if m.out is not None:
+                    metric_file = m.out / rundir.METRICS
+                    rundir.write_text(metric_file, "".join(_read_metrics(metric_file, completed)))
             raise
-        finally:
-            bar.close()
     seconds = time.perf_counter() - t0
-    model = model.cpu()
-    if out is not None:
-        rundir.save_model(out, cfg, model)
-        (out / rundir.CHECKPOINT).unlink(missing_ok=True)
-    return TrainResult(model, cfg, evaluate(model), seconds, t.epochs - start, out)
+    results = []
+    for m in members:
+        model = _detached_copy(m.model).cpu()
+        if m.out is not None:
+            rundir.save_model(m.out, m.cfg, model)
+            (m.out / rundir.CHECKPOINT).unlink(missing_ok=True)
+        results.append(TrainResult(model, m.cfg, evaluate(model), seconds, t.epochs - start, m.out))
+    return results
+
+
+def _detached_copy(model: Model) -> Model:
+    """A model with its own storage (batch members view a shared stack)."""
+    copy = Model(model.cfg)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            getattr(copy, name).copy_(param)
+    return copy.to(model.W_E.device)
+
+
+def _save_checkpoints(members: list[_Member], step: int) -> None:
+    for m in members:
+        if m.out is not None:
+            _save_checkpoint(m.out, m.cfg, m.model, m.opt, step)
 
 
 @contextmanager
