@@ -255,6 +255,69 @@ def _figures(model: Any, an: Any, out: Path) -> None:
     plots.secondary_phases(an, out)
 
 
+def cmd_zoo_train(args: argparse.Namespace) -> int:
+    import shutil
+
+    from quadlens import zoo as zoo_mod
+    from quadlens.evaluate import evaluate
+    from quadlens.train import resolve_device
+
+    out = Path(args.out)
+    seeds = zoo_mod.parse_seeds(args.seeds)
+    fixed: dict[str, Any] = {}
+    sweep: dict[str, list[Any]] = {}
+    for opt, (field, typ) in _OVERRIDES.items():
+        value = getattr(args, opt, None)
+        if value is None or opt == "seed":
+            continue
+        if opt in zoo_mod.SWEEPABLE:
+            values = zoo_mod.parse_grid(opt, value, typ)
+            if len(values) > 1:
+                sweep[field] = values
+                continue
+            value = values[0]
+        fixed[field] = value
+    resolve_device(args.device)
+    if args.overwrite and out.exists() and not args.resume:
+        zoo_mod.members(seeds, sweep)  # validate before deleting anything
+        for m in zoo_mod.members(seeds, sweep):
+            m.config(args.preset, fixed)
+        shutil.rmtree(out)
+    try:
+        results = zoo_mod.train_zoo(
+            out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
+            resume=args.resume, progress=not args.quiet and not args.json,
+            command=args.command_line,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"quadlens: interrupted; finished models are kept. Continue with the same command "
+              f"and --resume (zoo {out})", file=sys.stderr)  # fmt: skip
+        return 130
+    rows = []
+    for member, res in results:
+        ev = res.eval if res is not None else evaluate(rundir.load_run(out / member.run)[1])
+        rows.append(
+            {
+                "name": member.name,
+                "seed": member.seed,
+                **member.overrides,
+                "run": member.run,
+                **ev.to_dict(),
+                "trained_now": res is not None,
+            }
+        )
+    n_ok = sum(r["accuracy"] == 1.0 for r in rows)
+    data = {"zoo": str(out), "n_models": len(rows),
+            "n_trained_now": sum(r["trained_now"] for r in rows),
+            "accuracy_all_100": n_ok, "models": rows}  # fmt: skip
+    text = (
+        f"zoo {out}: {len(rows)} models ({data['n_trained_now']} trained now); "
+        f"{n_ok} at 100% accuracy on all inputs"
+    )
+    _emit(data, args.json, text)
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -345,6 +408,41 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--all-clusters", action="store_true", help="list non-key clusters too")
     an.add_argument("--no-figures", action="store_true", help="write analysis.json only")
     an.set_defaults(func=cmd_analyze)
+
+    zp = sub.add_parser("zoo", help="many models at once: seeds and sweeps")
+    zsub = zp.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
+    zt = zsub.add_parser(
+        "train",
+        help="train a zoo of seeds (and sweeps) into ZOO/runs/*",
+        epilog="examples:\n  quadlens zoo train --preset pizza --seeds 0-151 --out zoos/pizza\n"
+        "  quadlens zoo train --preset pizza --seeds 0-9 --attention-rate 0,0.5,1 "
+        "--weight-decay 1,2 --out zoos/phase\n  quadlens zoo train ... --resume   "
+        "# continue an interrupted zoo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    zt.add_argument("--preset", choices=sorted(PRESETS), default="pizza")
+    zt.add_argument("--seeds", required=True, help="e.g. 0-151 or 0,3,7-9")
+    zt.add_argument("--out", required=True, help="zoo directory")
+    zt.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="models per training batch (default 1: bit-identical to quadlens "
+        "train; larger batches pay off on a GPU)",
+    )
+    for opt, (_, typ) in _OVERRIDES.items():
+        if opt == "seed":
+            continue
+        sweepable = opt in ("attention_rate", "weight_decay", "lr", "d_mlp", "train_frac")
+        zt.add_argument("--" + opt.replace("_", "-"), type=str if sweepable else typ, default=None,
+                        metavar="LIST" if sweepable else typ.__name__.upper(),
+                        help="comma list sweeps" if sweepable else None)  # fmt: skip
+    zt.add_argument("--device", default="auto")
+    zt.add_argument("--overwrite", action="store_true")
+    zt.add_argument("--resume", action="store_true", help="continue an interrupted zoo")
+    zt.add_argument("--quiet", action="store_true")
+    zt.add_argument("--json", action="store_true")
+    zt.set_defaults(func=cmd_zoo_train)
 
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
     isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")

@@ -1,0 +1,179 @@
+"""The seed zoo: many models of one recipe, trained together and stored as ordinary runs.
+
+    ZOO/zoo.json          manifest: the recipe, the sweep, and every member (name, seed,
+                          overrides, run directory)
+    ZOO/runs/NAME/        a run directory exactly like `quadlens train` writes
+
+Members are trained in batches of models with equal shapes and cadence (`train.batch_key`).
+An interrupted zoo continues with `resume=True`: finished members are untouched, members with a
+checkpoint continue from it, the rest start. A batch of one is bit-identical to `quadlens train`
+with the same options; larger batches agree to float rounding per step (see `train_batch`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from quadlens import rundir
+from quadlens.config import RunConfig, preset
+from quadlens.errors import QuadlensError
+from quadlens.train import TrainResult, batch_key, train_batch
+
+MANIFEST = "zoo.json"
+# Hyperparameters a sweep may vary (CLI option -> config field); shapes may vary too, since
+# members are batched by shape.
+SWEEPABLE = ("attention_rate", "weight_decay", "lr", "d_mlp", "train_frac")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    seed: int
+    overrides: dict[str, Any]
+    run: str  # relative to the zoo directory
+
+    def config(self, preset_name: str, fixed: dict[str, Any]) -> RunConfig:
+        return preset(preset_name, **fixed, **self.overrides, seed=self.seed)
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-151', '3', '0,5,9-11' -> sorted unique seeds."""
+    seeds: set[int] = set()
+    try:
+        for part in spec.split(","):
+            lo, _, hi = part.strip().partition("-")
+            a = int(lo)
+            b = int(hi) if hi else a
+            if a < 0 or b < a:
+                raise ValueError
+            seeds.update(range(a, b + 1))
+    except ValueError:
+        raise QuadlensError(f"bad --seeds {spec!r}: expected e.g. 0-151 or 0,3,7-9") from None
+    return sorted(seeds)
+
+
+def parse_grid(name: str, spec: str, kind: type) -> list[Any]:
+    try:
+        values = [kind(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise QuadlensError(
+            f"bad --{name.replace('_', '-')} {spec!r}: expected a comma list"
+        ) from None
+    if not values:
+        raise QuadlensError(f"--{name.replace('_', '-')} needs at least one value")
+    return values
+
+
+def members(seeds: list[int], sweep: dict[str, list[Any]]) -> list[Member]:
+    """The cartesian product of the sweep values and the seeds, with stable names."""
+    names = list(sweep)
+    out = []
+    for combo in itertools.product(*(sweep[n] for n in names)):
+        overrides = dict(zip(names, combo, strict=True))
+        tag = "-".join(f"{n}{v:g}" if isinstance(v, float) else f"{n}{v}"
+                       for n, v in overrides.items())  # fmt: skip
+        for seed in seeds:
+            name = f"{tag}-seed{seed:04d}" if tag else f"seed{seed:04d}"
+            out.append(Member(name, seed, overrides, f"runs/{name}"))
+    return out
+
+
+def write_manifest(zoo: Path, preset_name: str, fixed: dict[str, Any],
+                   sweep: dict[str, list[Any]], mem: list[Member]) -> dict[str, Any]:  # fmt: skip
+    data = {
+        "format": "quadlens-zoo/1",
+        "preset": preset_name,
+        "fixed": fixed,
+        "sweep": sweep,
+        "members": [m.__dict__ for m in mem],
+    }
+    rundir.write_json(zoo / MANIFEST, data)
+    return data
+
+
+def read_manifest(zoo: Path) -> dict[str, Any]:
+    path = zoo / MANIFEST
+    if not path.is_file():
+        raise QuadlensError(f"{zoo}: not a quadlens zoo (no {MANIFEST})")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise QuadlensError(f"{path}: not valid JSON ({exc})") from None
+    if data.get("format") != "quadlens-zoo/1":
+        raise QuadlensError(f"{path}: not a quadlens zoo manifest")
+    return data
+
+
+def _checkpoint_step(run: Path) -> int:
+    path = run / rundir.CHECKPOINT
+    if not path.exists():
+        return 0
+    _, meta = rundir.load_tensors(path)
+    return int(meta.get("step", 0))
+
+
+def train_zoo(
+    zoo: Path,
+    preset_name: str,
+    fixed: dict[str, Any],
+    sweep: dict[str, list[Any]],
+    seeds: list[int],
+    *,
+    batch: int = 1,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    command: list[str] | None = None,
+) -> list[tuple[Member, TrainResult | None]]:
+    """Train every member not yet finished. Returns (member, result or None if it was already
+    finished before this call)."""
+    if batch < 1:
+        raise QuadlensError(f"--batch must be >= 1, got {batch}")
+    mem = members(seeds, sweep)
+    cfgs = {m.name: m.config(preset_name, fixed) for m in mem}  # validates every config
+    wanted = {
+        "preset": preset_name,
+        "fixed": fixed,
+        "sweep": sweep,
+        "members": [m.__dict__ for m in mem],
+    }
+    if resume and (zoo / MANIFEST).is_file():
+        saved = read_manifest(zoo)
+        if {k: saved.get(k) for k in wanted} != json.loads(json.dumps(wanted)):
+            raise QuadlensError(f"{zoo}: --resume continues the zoo with the options it was "
+                                "started with; these options differ")  # fmt: skip
+    else:
+        rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
+        write_manifest(zoo, preset_name, fixed, sweep, mem)
+    todo = [m for m in mem if not (zoo / m.run / rundir.WEIGHTS).is_file()]
+    done_before = [(m, None) for m in mem if m not in todo]
+    epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
+    total = sum(epochs.values())
+    bar = tqdm(total=total, initial=sum(epochs[m.name] for m, _ in done_before),
+               disable=not progress, unit="model-epoch", desc=f"zoo {zoo.name}",
+               dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+    # batches: equal shapes and cadence, and equal resume step
+    groups: dict[tuple[Any, ...], list[Member]] = {}
+    for m in todo:
+        (zoo / m.run).mkdir(parents=True, exist_ok=True)
+        key = (batch_key(cfgs[m.name]), _checkpoint_step(zoo / m.run))
+        groups.setdefault(key, []).append(m)
+    results: list[tuple[Member, TrainResult | None]] = list(done_before)
+    try:
+        for group in groups.values():
+            for i in range(0, len(group), batch):
+                chunk = group[i : i + batch]
+                outs: list[Path | None] = [zoo / m.run for m in chunk]
+                res = train_batch([cfgs[m.name] for m in chunk], outs, device=device,
+                                  resume=True, bar=bar, command=command)  # fmt: skip
+                results += list(zip(chunk, res, strict=True))
+    finally:
+        bar.close()
+    order = {m.name: i for i, m in enumerate(mem)}
+    return sorted(results, key=lambda r: order[r[0].name])

@@ -1,0 +1,97 @@
+"""The seed zoo: run directories identical to single runs, sweeps, and resumption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from quadlens import rundir
+from quadlens.errors import QuadlensError
+from quadlens.zoo import parse_seeds
+from tests.conftest import TINY_ARGS, run_cli
+
+ZOO_ARGS = [a for a in TINY_ARGS if a != "--quiet"] + ["--quiet"]
+
+
+def _weights(run):
+    return rundir.load_tensors(run / rundir.WEIGHTS)[0]
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("5,1,2-3") == [1, 2, 3, 5]
+    for bad in ("a", "3-1", "-2", ""):
+        with pytest.raises(QuadlensError, match="bad --seeds"):
+            parse_seeds(bad)
+
+
+def test_zoo_members_equal_single_runs_and_sweep(tmp_path):
+    zoo = tmp_path / "zoo"
+    res = run_cli("zoo", "train", "--seeds", "0-1", "--weight-decay", "1,1.5", *ZOO_ARGS,
+                  "--out", str(zoo), "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["n_models"] == 4 and data["n_trained_now"] == 4
+    names = [m["name"] for m in data["models"]]
+    assert names == ["weight_decay1-seed0000", "weight_decay1-seed0001",
+                     "weight_decay1.5-seed0000", "weight_decay1.5-seed0001"]  # fmt: skip
+    manifest = json.loads((zoo / "zoo.json").read_text())
+    assert manifest["sweep"] == {"weight_decay": [1.0, 1.5]} and len(manifest["members"]) == 4
+    single = tmp_path / "single"
+    assert run_cli("train", *TINY_ARGS, "--seed", "1", "--weight-decay", "1.5", "--out",
+                   str(single)).code == 0  # fmt: skip
+    a, b = _weights(single), _weights(zoo / "runs" / "weight_decay1.5-seed0001")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # every member is an ordinary run directory
+    ev = json.loads(run_cli("eval", str(zoo / "runs" / names[0]), "--json").out)
+    assert ev == {k: data["models"][0][k] for k in ("accuracy", "min_margin", "n_inputs")}
+    # a second call without --resume refuses; with --resume it trains nothing
+    again = run_cli("zoo", "train", "--seeds", "0-1", "--weight-decay", "1,1.5", *ZOO_ARGS,
+                    "--out", str(zoo))  # fmt: skip
+    assert again.code == 2 and "already exists" in again.err
+    res2 = run_cli("zoo", "train", "--seeds", "0-1", "--weight-decay", "1,1.5", *ZOO_ARGS,
+                   "--out", str(zoo), "--resume", "--json")  # fmt: skip
+    assert json.loads(res2.out)["n_trained_now"] == 0
+    other = run_cli("zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--out", str(zoo), "--resume")
+    assert other.code == 2 and "options differ" in other.err
+
+
+def test_interrupted_zoo_resumes_to_the_same_models(tmp_path):
+    args = ["zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--epochs", "3000"]
+    full = tmp_path / "full"
+    assert run_cli(*args, "--out", str(full)).code == 0
+    part = tmp_path / "part"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "quadlens", *args, "--out", str(part)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    second = part / "runs" / "seed0001" / rundir.METRICS
+    deadline = time.time() + 120
+    while not (second.exists() and second.read_text().count("\n") >= 3):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the zoo finished before the interrupt arrived")
+    assert proc.returncode == 130 and "--resume" in err, err
+    first_weights = part / "runs" / "seed0000" / rundir.WEIGHTS
+    assert first_weights.exists()
+    mtime = first_weights.stat().st_mtime_ns
+    assert (part / "runs" / "seed0001" / rundir.CHECKPOINT).exists()
+    res = run_cli(*args, "--out", str(part), "--resume", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["n_trained_now"] == 2
+    assert first_weights.stat().st_mtime_ns == mtime  # finished members untouched
+    for name in ("seed0000", "seed0001", "seed0002"):
+        a, b = _weights(full / "runs" / name), _weights(part / "runs" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+        assert (full / "runs" / name / rundir.METRICS).read_text() == (
+            part / "runs" / name / rundir.METRICS
+        ).read_text()
