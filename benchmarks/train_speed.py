@@ -31,8 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from quadlens._alloc import tune_allocator
 from quadlens.config import preset
 from quadlens.data import all_pairs, labels, make_split
-from quadlens.model import Model
-from quadlens.train import _Stepper, lr_at, make_optimizer, train
+from quadlens.train import step_function, train
 
 
 def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
@@ -66,18 +65,7 @@ def count_flops(step) -> int:
 
 
 def quadlens_step(cfg):
-    model = Model(cfg.model, seed=0)
-    split = make_split(cfg.model.p, 0, cfg.train.train_frac)
-    stepper = _Stepper(model, split.train, labels(cfg.model.p))
-    opt = make_optimizer(model, cfg)
-    state = {"step": 0}
-
-    def step():
-        stepper()
-        opt.step(lr_at(state["step"], cfg))
-        state["step"] += 1
-
-    return step
+    return step_function([cfg])
 
 
 def transformerlens_step(cfg):

@@ -222,6 +222,29 @@ def train(
         bar.close()
 
 
+def step_function(cfgs: list[RunConfig], device: str = "cpu") -> Callable[[], None]:
+    """One training step (forward, backward, AdamW) of fresh models of these configs, as a
+    callable, for benchmarks and FLOP counts. Each call advances the models by one epoch."""
+    dev = resolve_device(device)
+    y = labels(cfgs[0].model.p).to(dev)
+    members = []
+    for cfg in cfgs:
+        assert cfg.train is not None
+        model = Model(cfg.model, seed=cfg.train.seed).to(dev)
+        split = make_split(cfg.model.p, cfg.train.seed, cfg.train.train_frac)
+        members.append(_Member(cfg, None, model, make_optimizer(model, cfg),
+                               split.train.to(dev), split.train_mask.to(dev)))  # fmt: skip
+    stepper = _BatchStepper(members, y)
+    state = {"step": 0}
+
+    def step() -> None:
+        stepper()
+        AdamW.step_all([m.opt for m in members], [lr_at(state["step"], m.cfg) for m in members])
+        state["step"] += 1
+
+    return step
+
+
 def batch_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Configs with equal keys can train together: same shapes and cadence (their seeds,
     learning rates, weight decays, betas and warm-ups may differ)."""
