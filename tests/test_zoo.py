@@ -95,3 +95,30 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path):
         assert (full / "runs" / name / rundir.METRICS).read_text() == (
             part / "runs" / name / rundir.METRICS
         ).read_text()
+
+
+def test_zoo_study(tmp_path):
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", "--seeds", "0-2", "--weight-decay", "1,2", *ZOO_ARGS,
+                   "--epochs", "600", "--out", str(zoo)).code == 0  # fmt: skip
+    res = run_cli("zoo", "study", str(zoo), "--json", "--quiet", "--workers", "2")
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["n_models"] == 6 and len(data["per_model"]) == 6
+    assert data["frac_nonvacuous_bounds"] is None  # bounds are not implemented yet
+    evals = {}
+    for row in data["per_model"]:
+        ev = json.loads(run_cli("eval", str(zoo / "runs" / row["name"]), "--json").out)
+        evals[row["name"]] = ev["accuracy"]
+        assert row["accuracy"] == ev["accuracy"]
+        assert (zoo / "runs" / row["name"] / "analysis" / "analysis.json").is_file()
+        assert bool(row["outlier_reasons"]) == any(o["name"] == row["name"]
+                                                  for o in data["outliers"])  # fmt: skip
+        if row["accuracy"] < 1:
+            assert any("not 100% accurate" in r for r in row["outlier_reasons"])
+    assert data["accuracy_all_100"] == sum(a == 1.0 for a in evals.values())
+    assert (zoo / "study" / "distributions.png").is_file()
+    assert (zoo / "study" / "sweep_weight_decay.png").is_file()
+    text = run_cli("zoo", "study", str(zoo), "--quiet", "--no-figures")
+    assert text.code == 0 and "100% accurate:" in text.out
+    assert run_cli("zoo", "study", str(tmp_path / "nope")).code == 2

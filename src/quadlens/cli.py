@@ -318,6 +318,42 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo_study(args: argparse.Namespace) -> int:
+    from quadlens import plots
+    from quadlens.study import study_zoo
+
+    zoo = Path(args.zoo)
+    study = _jsonable(
+        study_zoo(zoo, workers=args.workers, progress=not args.quiet and not args.json)
+    )
+    out = zoo / "study"
+    rundir.write_json(out / "study.json", study)
+    if study["n_models"] and not args.no_figures:
+        plots.study_distributions(study, out)
+        plots.study_sweeps(study, out)
+    if args.json:
+        print(json.dumps(study, indent=2))
+        return 0
+    med = study["median"]
+    lines = [
+        f"zoo {zoo}: {study['n_models']} finished models"
+        + (f" ({study['n_unfinished']} unfinished, skipped)" if study["n_unfinished"] else ""),
+        f"  100% accurate:                 {study['accuracy_all_100']}",
+        f"  fit the quadrature picture:    {study['n_fit_quadrature']}",
+        f"  every key cluster votes right: {study['n_all_key_votes_correct']}",
+        f"  median key frequencies {_fmt(med['n_key_frequencies'], 'g')}, FVE pizza "
+        f"{_fmt(med['fve_pizza'])}, clock {_fmt(med['fve_clock'])}, pizza+secondary "
+        f"{_fmt(med['fve_pizza_secondary'])}, psi = 2 phi {_fmt(med['frac_psi_2phi'], '.0%')}",
+        "  compact bounds: not computed yet (frac_nonvacuous_bounds is null)",
+    ]
+    if study["outliers"]:
+        lines.append(f"outliers ({len(study['outliers'])}):")
+        lines += [f"  {o['name']}: {'; '.join(o['reasons'])}" for o in study["outliers"]]
+    lines.append(f"-> {out / 'study.json'}")
+    print("\n".join(lines))
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -443,6 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     zt.add_argument("--quiet", action="store_true")
     zt.add_argument("--json", action="store_true")
     zt.set_defaults(func=cmd_zoo_train)
+
+    zs = zsub.add_parser(
+        "study",
+        help="the lens on every model of a zoo, aggregated, with outliers",
+        epilog="example:\n  quadlens zoo study zoos/pizza",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    zs.add_argument("zoo")
+    zs.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    zs.add_argument("--no-figures", action="store_true")
+    zs.add_argument("--quiet", action="store_true")
+    zs.add_argument("--json", action="store_true")
+    zs.set_defaults(func=cmd_zoo_study)
 
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
     isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")

@@ -123,3 +123,44 @@ def secondary_phases(an: Analysis, out: Path) -> list[Path]:
     fig.colorbar(sc, ax=ax, label="amplitude A2 / A")
     ax.set_title("Secondary frequency: phase vs 2 phi + pi", fontsize=10)
     return _save(fig, out, "secondary")
+
+
+STUDY_METRICS = ("fve_pizza", "fve_clock", "fve_pizza_secondary", "frac_psi_2phi",
+                 "n_key_frequencies", "max_quadrature_rel_error")  # fmt: skip
+
+
+def study_distributions(study: dict, out: Path) -> list[Path]:
+    rows = study["per_model"]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
+    for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        ax.hist(vals, bins=min(30, max(5, len(vals) // 3)), color=KEY_COLOR, alpha=0.8)
+        ax.set_title(key, fontsize=10)
+        ax.set_ylabel("models")
+    title = (f"{study['n_models']} models; {study['accuracy_all_100']} at 100% accuracy; "
+             f"{study['n_fit_quadrature']} fit the quadrature picture")  # fmt: skip
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out, "distributions")
+
+
+def study_sweeps(study: dict, out: Path) -> list[Path]:
+    """Each metric against each swept hyperparameter (one point per model, medians joined)."""
+    paths: list[Path] = []
+    for param in study["sweep"]:
+        fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
+        for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
+            pts = [(r[param], r[key]) for r in study["per_model"] if r.get(key) is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            ax.scatter(xs, ys, s=10, alpha=0.6, color=KEY_COLOR)
+            levels = sorted(set(xs))
+            meds = [float(np.median([y for x, y in pts if x == lv])) for lv in levels]
+            ax.plot(levels, meds, color="k", linewidth=1)
+            ax.set_xlabel(param)
+            ax.set_title(key, fontsize=10)
+        fig.suptitle(f"Metrics against {param} (black: median)", fontsize=11)
+        fig.tight_layout()
+        paths += _save(fig, out, f"sweep_{param}")
+    return paths

@@ -1,0 +1,150 @@
+"""Studying a zoo: the lens on every member, aggregated, with outliers named and explained.
+
+Per member (`per_model`): accuracy, key frequencies, FVE of the pizza / clock /
+pizza+secondary forms, the share of neurons with psi = 2 phi and with a dominant frequency,
+the clusters' votes and quadrature errors, and the lens's notes. A member "fits the quadrature
+picture" when the view applies, it is 100% accurate, >= 90% of its live neurons have a dominant
+frequency, >= 90% of key-cluster neurons have psi = 2 phi, and the pizza+secondary form explains
+>= 90% of its MLP-logit variance. Bounds (`frac_nonvacuous_bounds`) are not computed yet:
+compact bounds are the next capability (issue "Compact bounds ..."); the field is null.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from quadlens import rundir
+from quadlens.zoo import read_manifest
+
+FIT_THRESHOLD = 0.9
+
+
+def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
+    """The lens on one member (runs in a worker process)."""
+    import torch
+
+    from quadlens.evaluate import evaluate
+    from quadlens.lens import analyze
+
+    torch.set_num_threads(1)  # the pool supplies the parallelism
+    run = Path(zoo) / member["run"]
+    _, model = rundir.load_run(run)
+    ev = evaluate(model)
+    an = analyze(model)
+    rundir.write_json(run / "analysis" / "analysis.json", _finite(an.to_dict()))
+    key = [c for c in an.clusters if c.key]
+    row = {
+        "name": member["name"], "seed": member["seed"], **member["overrides"],
+        "accuracy": ev.accuracy, "min_margin": ev.min_margin, "applicable": an.applicable,
+        "n_key_frequencies": len(an.key_frequencies), "key_frequencies": an.key_frequencies,
+        "fve_pizza": an.fve["pizza"], "fve_clock": an.fve["clock"],
+        "fve_pizza_secondary": an.fve["pizza_secondary"], "frac_psi_2phi": an.frac_psi_2phi,
+        "frac_dominant": an.frac_dominant,
+        "n_key_votes_correct": sum(c.vote_correct for c in key),
+        "all_key_votes_correct": bool(key) and all(c.vote_correct for c in key),
+        "max_quadrature_rel_error": max((c.quadrature_rel_error for c in key), default=None),
+        "bound_over_actual": None, "nonvacuous_bounds": None, "notes": an.notes,
+    }  # fmt: skip
+    row["fits_quadrature"] = bool(
+        an.applicable and ev.accuracy == 1.0 and an.frac_dominant >= FIT_THRESHOLD
+        and an.frac_psi_2phi >= FIT_THRESHOLD
+        and (an.fve["pizza_secondary"] or 0.0) >= FIT_THRESHOLD
+    )  # fmt: skip
+    return row
+
+
+def _finite(obj: Any) -> Any:
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
+    reasons = []
+    if not row["applicable"]:
+        reasons.append("the quadrature view does not apply: " + "; ".join(row["notes"]))
+        return reasons
+    if row["accuracy"] < 1.0:
+        reasons.append(f"not 100% accurate ({row['accuracy']:.2%}, min margin "
+                       f"{row['min_margin']:.3g})")  # fmt: skip
+    if not 3 <= row["n_key_frequencies"] <= 5:
+        reasons.append(f"{row['n_key_frequencies']} key frequencies (the paper's models have 3-5)")
+    if row["frac_dominant"] < FIT_THRESHOLD:
+        reasons.append(f"only {row['frac_dominant']:.0%} of neurons have a dominant frequency")
+    if row["frac_psi_2phi"] < FIT_THRESHOLD:
+        reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
+    fve = row["fve_pizza_secondary"]
+    if fve is not None and fve_floor is not None and fve < fve_floor:
+        reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}, "
+                       "median - 3 MAD)")  # fmt: skip
+    return reasons
+
+
+def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+    manifest = read_manifest(zoo)
+    members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    missing = len(manifest["members"]) - len(members)
+    workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"study {zoo.name}")
+    if workers > 1 and len(members) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for row in pool.map(study_member, [str(zoo)] * len(members), members):
+                rows.append(row)
+                bar.update(1)
+    else:
+        for m in members:
+            rows.append(study_member(str(zoo), m))
+            bar.update(1)
+    bar.close()
+    fves = [r["fve_pizza_secondary"] for r in rows if r["fve_pizza_secondary"] is not None]
+    floor = None
+    if len(fves) >= 5:
+        med = statistics.median(fves)
+        mad = statistics.median(abs(f - med) for f in fves)
+        floor = med - 3 * mad
+    outliers = []
+    for r in rows:
+        reasons = outlier_reasons(r, floor)
+        r["outlier_reasons"] = reasons
+        if reasons:
+            outliers.append({"name": r["name"], "reasons": reasons})
+
+    def med(key: str) -> float | None:
+        vals = [r[key] for r in rows if r[key] is not None]
+        return statistics.median(vals) if vals else None
+
+    return {
+        "zoo": str(zoo),
+        "n_models": len(rows),
+        "n_unfinished": missing,
+        "sweep": manifest["sweep"],
+        "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
+        "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
+        "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
+        "frac_nonvacuous_bounds": None,
+        "median": {
+            k: med(k)
+            for k in (
+                "n_key_frequencies",
+                "fve_pizza",
+                "fve_clock",
+                "fve_pizza_secondary",
+                "frac_psi_2phi",
+            )
+        },
+        "outliers": outliers,
+        "per_model": rows,
+    }
