@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    install, then train the paper's pizza model (seed 0) and print its accuracy
-#   make test   install (with the dev and TransformerLens extras), lint, run the tests
+#   make test   install (with the dev, TransformerLens and Ray extras), lint, run the tests
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-dev: $(BIN)/python
-	$(PIP) -e ".[dev,tl]"
+	$(PIP) -e ".[dev,tl,ray]"
 
 run: install
 	$(BIN)/quadlens train --preset pizza --seed 0 --out runs/pizza-seed0 --overwrite

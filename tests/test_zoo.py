@@ -122,3 +122,30 @@ def test_zoo_study(tmp_path):
     text = run_cli("zoo", "study", str(zoo), "--quiet", "--no-figures")
     assert text.code == 0 and "100% accurate:" in text.out
     assert run_cli("zoo", "study", str(tmp_path / "nope")).code == 2
+
+
+def test_zoo_through_a_local_ray_instance(tmp_path):
+    """`--backend ray` starts a local Ray instance, trains each batch as a Ray task, and the
+    run directories are the ones a single-threaded local run writes, bit for bit."""
+    pytest.importorskip("ray", reason="the Ray extra is not installed")
+    from quadlens.config import preset
+    from quadlens.train import train
+
+    zoo = tmp_path / "zoo"
+    res = run_cli("zoo", "train", "--seeds", "0-1", *ZOO_ARGS, "--epochs", "300", "--out",
+                  str(zoo), "--backend", "ray", "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["n_trained_now"] == 2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a Ray task uses one thread
+    try:
+        cfg = preset("pizza", p=23, d_model=32, n_heads=4, d_head=8, d_mlp=64, epochs=300,
+                     lr=3e-3, checkpoint_every=200, seed=1)  # fmt: skip
+        ref = train(cfg, None, device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    got = _weights(zoo / "runs" / "seed0001")
+    for name, param in ref.model.named_parameters():
+        assert torch.equal(param.detach(), got[name]), name
+    assert data["models"][1]["min_margin"] == ref.eval.min_margin

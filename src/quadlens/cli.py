@@ -287,7 +287,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         results = zoo_mod.train_zoo(
             out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
             resume=args.resume, progress=not args.quiet and not args.json,
-            command=args.command_line,
+            command=args.command_line, backend=args.backend, address=args.address,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(f"quadlens: interrupted; finished models are kept. Continue with the same command "
@@ -295,7 +295,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         return 130
     rows = []
     for member, res in results:
-        ev = res.eval if res is not None else evaluate(rundir.load_run(out / member.run)[1])
+        ev = res if res is not None else evaluate(rundir.load_run(out / member.run)[1])
         rows.append(
             {
                 "name": member.name,
@@ -474,6 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="LIST" if sweepable else typ.__name__.upper(),
                         help="comma list sweeps" if sweepable else None)  # fmt: skip
     zt.add_argument("--device", default="auto")
+    zt.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local (default) or ray: one Ray task per batch",
+    )
+    zt.add_argument(
+        "--address", default=None, help="Ray cluster address (default: start a local Ray instance)"
+    )
     zt.add_argument("--overwrite", action="store_true")
     zt.add_argument("--resume", action="store_true", help="continue an interrupted zoo")
     zt.add_argument("--quiet", action="store_true")

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from quadlens import rundir
 from quadlens.config import RunConfig, preset
 from quadlens.errors import QuadlensError
-from quadlens.train import TrainResult, batch_key, train_batch
+from quadlens.evaluate import EvalResult
+from quadlens.train import batch_key, train_batch
 
 MANIFEST = "zoo.json"
 # Hyperparameters a sweep may vary (CLI option -> config field); shapes may vary too, since
@@ -130,9 +131,15 @@ def train_zoo(
     resume: bool = False,
     progress: bool = True,
     command: list[str] | None = None,
-) -> list[tuple[Member, TrainResult | None]]:
-    """Train every member not yet finished. Returns (member, result or None if it was already
-    finished before this call)."""
+    backend: str = "local",
+    address: str | None = None,
+) -> list[tuple[Member, EvalResult | None]]:
+    """Train every member not yet finished. Returns (member, its evaluation, or None if it was
+    already finished before this call). With backend "ray", each batch is a Ray task (on the
+    cluster at `address`, or a local Ray instance); the zoo directory must be on a filesystem
+    every Ray node shares."""
+    if backend not in ("local", "ray"):
+        raise QuadlensError(f"unknown backend {backend!r}: expected local or ray")
     if batch < 1:
         raise QuadlensError(f"--batch must be >= 1, got {batch}")
     mem = members(seeds, sweep)
@@ -164,16 +171,69 @@ def train_zoo(
         (zoo / m.run).mkdir(parents=True, exist_ok=True)
         key = (batch_key(cfgs[m.name]), _checkpoint_step(zoo / m.run))
         groups.setdefault(key, []).append(m)
-    results: list[tuple[Member, TrainResult | None]] = list(done_before)
+    results: list[tuple[Member, EvalResult | None]] = list(done_before)
+    chunks = [g[i : i + batch] for g in groups.values() for i in range(0, len(g), batch)]
     try:
-        for group in groups.values():
-            for i in range(0, len(group), batch):
-                chunk = group[i : i + batch]
-                outs: list[Path | None] = [zoo / m.run for m in chunk]
-                res = train_batch([cfgs[m.name] for m in chunk], outs, device=device,
-                                  resume=True, bar=bar, command=command)  # fmt: skip
-                results += list(zip(chunk, res, strict=True))
+        if backend == "ray":
+            results += _run_ray(zoo, chunks, cfgs, device, command, bar, address)
+        else:
+            for chunk in chunks:
+                res = train_batch([cfgs[m.name] for m in chunk], [zoo / m.run for m in chunk],
+                                  device=device, resume=True, bar=bar, command=command)  # fmt: skip
+                results += [(m, r.eval) for m, r in zip(chunk, res, strict=True)]
     finally:
         bar.close()
     order = {m.name: i for i, m in enumerate(mem)}
     return sorted(results, key=lambda r: order[r[0].name])
+
+
+def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], device: str,
+                 command: list[str] | None, threads: int) -> list[dict[str, Any]]:  # fmt: skip
+    """A Ray task: train one batch into its run directories; return the evaluations."""
+    import torch
+
+    torch.set_num_threads(threads)
+    cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    res = train_batch(cfgs, [Path(zoo) / r for r in runs], device=device, resume=True,
+                      command=command)  # fmt: skip
+    return [r.eval.to_dict() for r in res]
+
+
+def _run_ray(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig], device: str,
+             command: list[str] | None, bar: tqdm, address: str | None,
+             ) -> list[tuple[Member, EvalResult]]:  # fmt: skip
+    try:
+        import ray
+    except ImportError:
+        raise QuadlensError("--backend ray needs Ray: pip install 'quadlens[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise QuadlensError(f"cannot connect to Ray at {address or 'a new local instance'}: "
+                                f"{str(exc).splitlines()[0]}") from None  # fmt: skip
+    gpu = device.startswith("cuda")
+    task = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(_train_chunk)
+    pending = {}
+    for chunk in chunks:
+        ref = task.remote(str(zoo.resolve()), [cfgs[m.name].to_dict() for m in chunk],
+                          [m.run for m in chunk], device, command, 1)  # fmt: skip
+        pending[ref] = chunk
+    out: list[tuple[Member, EvalResult]] = []
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(done[0])
+            evals = ray.get(done[0])
+            for m, ev in zip(chunk, evals, strict=True):
+                out.append((m, EvalResult(**ev)))
+                bar.update(cfgs[m.name].train.epochs)  # type: ignore[union-attr]
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    return out
