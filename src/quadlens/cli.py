@@ -203,7 +203,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         lines += [
             f"neurons: {len(an.neurons)} ({an.n_dead} dead); {an.frac_dominant:.0%} of the {live} "
             f"live ones have a dominant frequency; psi = 2 phi (within 20 deg) for "
-            f"{an.frac_psi_2phi:.0%} of those in key clusters",
+            f"{_fmt(an.frac_psi_2phi, '.0%')} of those in key clusters",
             "key frequencies: " + " ".join(map(str, an.key_frequencies)),
             "",
             " freq  neurons      C_k   MRL   gap  psi=2phi  quad err  vote  x_j ok  max|arg G|"
@@ -351,6 +351,22 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         lines += [f"  {o['name']}: {'; '.join(o['reasons'])}" for o in study["outliers"]]
     lines.append(f"-> {out / 'study.json'}")
     print("\n".join(lines))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from quadlens.evaluate import evaluate
+    from quadlens.synth import gromov
+
+    out = Path(args.out)
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        rundir.prepare_out_dir(out, overwrite=False)  # raises with the standard message
+    cfg, model = gromov(args.p, args.width, args.seed)
+    _write_import(out, cfg, model, args.overwrite, args.command_line)
+    ev = evaluate(model)
+    _emit({"run": str(out), **ev.to_dict()}, args.json,
+          f"Gromov network p={args.p} width={args.width} -> {out}: accuracy {ev.accuracy:.2%}, "
+          f"min margin {ev.min_margin:.4g}")  # fmt: skip
     return 0
 
 
@@ -502,6 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--json", action="store_true")
     zs.set_defaults(func=cmd_zoo_study)
 
+    sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
+    ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")
+    g = ssub.add_parser(
+        "gromov",
+        help="Gromov's analytic x^2 network (MLP-only, no biases)",
+        epilog="example:\n  quadlens synth gromov --p 97 --width 500 --out runs/gromov",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("--p", type=int, default=97)
+    g.add_argument("--width", type=int, default=500)
+    g.add_argument("--seed", type=int, default=0, help="draws the frequencies and phases")
+    g.add_argument("--out", required=True)
+    g.add_argument("--overwrite", action="store_true")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=cmd_synth)
+
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
     isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")
     z = isub.add_parser(
@@ -541,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = ["quadlens", *argv]  # recorded in environment.json
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # e.g. piped into head: not an error of ours
+        sys.stderr.close()
+        return 0
     except QuadlensError as exc:
         print(f"quadlens: error: {exc}", file=sys.stderr)
         return 2

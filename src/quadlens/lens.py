@@ -114,7 +114,7 @@ class Analysis:
     neurons: list[NeuronFit]
     n_dead: int
     frac_dominant: float  # share of live neurons whose primary frequency is dominant
-    frac_psi_2phi: float  # over live neurons in key clusters
+    frac_psi_2phi: float | None  # over live neurons in key clusters (None: no key clusters)
     notes: list[str]  # assumptions that fail, in words
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,6 +166,17 @@ def analyze(obj: Model | Circuit) -> Analysis:
     spectrum = (power_U + power_V).sum(1)
     spectrum = spectrum / spectrum.sum()
     keys = _key_frequencies(fits)
+    if live and not keys:
+        notes.append(
+            "no frequency carries >= 5% of the neurons' total weight: there are no key clusters"
+        )
+    uv = sorted(abs(f.uv_phase_err) for f in live)
+    if uv and uv[len(uv) // 2] > PSI_TOLERANCE:
+        notes.append(
+            f"phase(U) != phase(V) for most neurons (median |phi_U - phi_V| = "
+            f"{uv[len(uv) // 2]:.2f} rad): the pre-activation is not A (cos(w a + phi) + "
+            "cos(w b + phi)), so the pizza picture does not describe these neurons"
+        )
     emb = None
     if W_E is not None:
         pe = fourier.power(W_E - W_E.mean(0), dim=0).sum(1)
@@ -179,7 +190,9 @@ def analyze(obj: Model | Circuit) -> Analysis:
     if is_relu:
         fve, split = _closed_forms(c, pre, [cl for cl in clusters if cl.key])
     in_keys = [f for f in live if f.freq in keys]
-    frac_psi = sum(abs(f.psi_err) < PSI_TOLERANCE for f in in_keys) / max(len(in_keys), 1)
+    frac_psi = (
+        sum(abs(f.psi_err) < PSI_TOLERANCE for f in in_keys) / len(in_keys) if in_keys else None
+    )
     return Analysis(
         p=p, activation=c.cfg.activation, applicable=True, accuracy=accuracy,
         key_frequencies=keys, input_spectrum=spectrum.tolist(), embedding_spectrum=emb,
@@ -198,7 +211,7 @@ def _not_applicable(model: Model, reason: str) -> Analysis:
         key_frequencies=[], input_spectrum=[], embedding_spectrum=None, clusters=[],
         fve={"pizza": None, "clock": None, "pizza_secondary": None},
         relu_split={"linear_frac": None, "abs_fve_pizza": None}, neurons=[], n_dead=0,
-        frac_dominant=0.0, frac_psi_2phi=0.0, notes=[reason],
+        frac_dominant=0.0, frac_psi_2phi=None, notes=[reason],
     )  # fmt: skip
 
 

@@ -53,7 +53,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     row["fits_quadrature"] = bool(
         an.applicable and ev.accuracy == 1.0 and an.frac_dominant >= FIT_THRESHOLD
-        and an.frac_psi_2phi >= FIT_THRESHOLD
+        and (an.frac_psi_2phi or 0.0) >= FIT_THRESHOLD
         and (an.fve["pizza_secondary"] or 0.0) >= FIT_THRESHOLD
     )  # fmt: skip
     return row
@@ -83,7 +83,7 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
         reasons.append(f"{row['n_key_frequencies']} key frequencies (the paper's models have 3-5)")
     if row["frac_dominant"] < FIT_THRESHOLD:
         reasons.append(f"only {row['frac_dominant']:.0%} of neurons have a dominant frequency")
-    if row["frac_psi_2phi"] < FIT_THRESHOLD:
+    if row["frac_psi_2phi"] is not None and row["frac_psi_2phi"] < FIT_THRESHOLD:
         reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
     fve = row["fve_pizza_secondary"]
     if fve is not None and fve_floor is not None and fve < fve_floor:
