@@ -370,6 +370,41 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_masks(args: argparse.Namespace) -> int:
+    from quadlens.masks import analyze_masks
+
+    run = Path(args.run)
+    cfg, model = rundir.load_run(run)
+    if not cfg.model.constant_attention:
+        raise QuadlensError(
+            f"{run}: attention is not constant; quadlens masks works on the circuit view "
+            "(constant attention or the MLP-only model)"
+        )
+    rep = analyze_masks(model, n_reuse=args.regions)
+    data = _jsonable(rep.to_dict())
+    rundir.write_json(run / "analysis" / "masks.json", data)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    sizes = rep.region_sizes
+    lines = [
+        f"{run}: {rep.n_inputs} inputs fall into {rep.n_patterns} activation patterns "
+        f"(largest regions: {', '.join(map(str, sizes[:8]))}{' ...' if len(sizes) > 8 else ''})",
+        f"neurons: {rep.n_neurons}; on average {rep.frac_active:.1%} active per input; "
+        f"{rep.always_on} always on (linear), {rep.never_on} never on",
+        "share of the correct logit's |contributions| by path: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in rep.path_share.items()),
+        f"exact decomposition: paths sum to the logits within {rep.reconstruction_max_error:.2e}",
+        "reusing one region's frozen map on every input:",
+        "  region   size  max |error|  rel. rms error  accuracy",
+    ]
+    lines += [f"  {r.region:6d}  {r.size:5d}  {r.max_abs_error:11.3g}  {r.rel_rms_error:14.3f}"
+              f"  {r.accuracy:8.2%}" for r in rep.reuse]  # fmt: skip
+    lines.append(f"-> {run / 'analysis' / 'masks.json'}")
+    print("\n".join(lines))
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -517,6 +552,17 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--quiet", action="store_true")
     zs.add_argument("--json", action="store_true")
     zs.set_defaults(func=cmd_zoo_study)
+
+    mk = sub.add_parser(
+        "masks",
+        help="frozen ReLU masks: patterns, regions, exact path decomposition",
+        epilog="example:\n  quadlens masks runs/pizza-seed0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mk.add_argument("run")
+    mk.add_argument("--regions", type=int, default=5, help="largest regions to test for reuse")
+    mk.add_argument("--json", action="store_true")
+    mk.set_defaults(func=cmd_masks)
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")
