@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -405,6 +406,42 @@ def cmd_masks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bilinear(args: argparse.Namespace) -> int:
+    from quadlens import plots
+    from quadlens.bilinear import analyze_bilinear
+
+    run = Path(args.run)
+    cfg, model = rundir.load_run(run)
+    if not cfg.model.constant_attention:
+        raise QuadlensError(f"{run}: attention is not constant; the token-space quadratic form "
+                            "needs the circuit view")  # fmt: skip
+    rep = analyze_bilinear(model, max_k=args.max_k)
+    data = _jsonable(rep.to_dict())
+    rundir.write_json(run / "analysis" / "bilinear.json", data)
+    if not args.no_figures:
+        plots.bilinear_spectrum(data, run / "analysis")
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    acc = rep.topk_accuracy
+    first_full = next((k for k, a in enumerate(acc) if a == 1.0), None)
+    lines = [
+        f"{run}: logits = x~^T Q_c x~ exactly (max error {rep.exact_max_error:.2e})",
+        f"effective rank of Q_c: median {statistics.median(rep.effective_rank):.1f} (logit "
+        f"differences: {statistics.median(rep.effective_rank_centred):.1f})",
+        "accuracy keeping the top-k eigenvectors of every class: "
+        + ", ".join(f"k={k}: {acc[k]:.1%}" for k in (0, 2, 4, 8, 12, 16, 24, 30) if k < len(acc)),
+        "smallest k with 100%: "
+        + (str(first_full) if first_full is not None else f"> {len(acc) - 1}"),
+        "largest eigenspaces of Q_0 (eigenvalue, multiplicity, frequency, share):",
+    ]
+    lines += [f"  {s.eigenvalue:10.3f}  x{s.multiplicity}  k={s.freq:3d}  {s.freq_share:.0%}"
+              for s in rep.eigenspaces_class0[:8]]  # fmt: skip
+    lines.append(f"-> {run / 'analysis' / 'bilinear.json'}")
+    print("\n".join(lines))
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -563,6 +600,20 @@ def build_parser() -> argparse.ArgumentParser:
     mk.add_argument("--regions", type=int, default=5, help="largest regions to test for reuse")
     mk.add_argument("--json", action="store_true")
     mk.set_defaults(func=cmd_masks)
+
+    bl = sub.add_parser(
+        "bilinear",
+        help="bilinear/x^2 MLPs: interaction matrices and their eigendecomposition",
+        epilog="example:\n  quadlens bilinear runs/bilinear-seed0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bl.add_argument("run")
+    bl.add_argument(
+        "--max-k", type=int, default=30, help="top-k eigenvectors for the accuracy curve"
+    )
+    bl.add_argument("--no-figures", action="store_true")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(func=cmd_bilinear)
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")

@@ -164,3 +164,21 @@ def study_sweeps(study: dict, out: Path) -> list[Path]:
         fig.tight_layout()
         paths += _save(fig, out, f"sweep_{param}")
     return paths
+
+
+def bilinear_spectrum(report: dict, out: Path) -> list[Path]:
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for vals in report["eigenvalues_top"][:8]:
+        ax1.plot(range(1, len(vals) + 1), sorted((abs(v) for v in vals), reverse=True),
+                 marker="o", markersize=3, alpha=0.6)  # fmt: skip
+    ax1.set_xlabel("rank")
+    ax1.set_ylabel("|eigenvalue| of Q_c")
+    ax1.set_title("Eigenvalue spectra (first 8 classes)", fontsize=10)
+    acc = report["topk_accuracy"]
+    ax2.plot(range(len(acc)), acc, marker="o", markersize=3, color=KEY_COLOR)
+    ax2.set_xlabel("k (top eigenvectors kept per class)")
+    ax2.set_ylabel("accuracy on all inputs")
+    ax2.set_ylim(0, 1.02)
+    ax2.set_title("Accuracy of the top-k truncation", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, "bilinear")
