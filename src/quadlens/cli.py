@@ -442,6 +442,28 @@ def cmd_bilinear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_approx(args: argparse.Namespace) -> int:
+    from quadlens.approx import analyze_approximants
+
+    run = Path(args.run)
+    cfg, model = rundir.load_run(run)
+    if not cfg.model.constant_attention:
+        raise QuadlensError(f"{run}: attention is not constant; approximants use the circuit view")
+    rep = analyze_approximants(model)
+    data = _jsonable(rep.to_dict())
+    rundir.write_json(run / "analysis" / "approx.json", data)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{run}: model accuracy {rep.model_accuracy:.2%}; mean m/s of the neurons "
+          f"{rep.mean_alpha:.3f}")  # fmt: skip
+    for name in ("linear", "quadratic"):
+        print(f"  {name:9s} approximant: FVE of MLP logits {rep.fve[name]:7.3f}, accuracy with "
+              f"the MLP replaced {rep.accuracy[name]:.2%}")  # fmt: skip
+    print(f"-> {run / 'analysis' / 'approx.json'}")
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -614,6 +636,16 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--no-figures", action="store_true")
     bl.add_argument("--json", action="store_true")
     bl.set_defaults(func=cmd_bilinear)
+
+    ap = sub.add_parser(
+        "approx",
+        help="closed-form linear/quadratic approximants of the ReLU MLP",
+        epilog="example:\n  quadlens approx runs/pizza-seed0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("run")
+    ap.add_argument("--json", action="store_true")
+    ap.set_defaults(func=cmd_approx)
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")
