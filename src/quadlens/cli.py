@@ -371,21 +371,27 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_masks(args: argparse.Namespace) -> int:
-    from quadlens.masks import analyze_masks
-
+def _circuit_report(args: argparse.Namespace, name: str, why: str,
+                    compute: Any) -> tuple[Path, Any, dict[str, Any]]:  # fmt: skip
+    """Load RUN, check the circuit view applies, compute a report, save analysis/NAME.json."""
     run = Path(args.run)
     cfg, model = rundir.load_run(run)
     if not cfg.model.constant_attention:
-        raise QuadlensError(
-            f"{run}: attention is not constant; quadlens masks works on the circuit view "
-            "(constant attention or the MLP-only model)"
-        )
-    rep = analyze_masks(model, n_reuse=args.regions)
+        raise QuadlensError(f"{run}: attention is not constant; {why} needs the circuit view")
+    rep = compute(model)
     data = _jsonable(rep.to_dict())
-    rundir.write_json(run / "analysis" / "masks.json", data)
+    rundir.write_json(run / "analysis" / f"{name}.json", data)
     if args.json:
         print(json.dumps(data, indent=2))
+    return run, rep, data
+
+
+def cmd_masks(args: argparse.Namespace) -> int:
+    from quadlens.masks import analyze_masks
+
+    run, rep, _ = _circuit_report(args, "masks", "freezing masks",
+                                  lambda m: analyze_masks(m, n_reuse=args.regions))  # fmt: skip
+    if args.json:
         return 0
     sizes = rep.region_sizes
     lines = [
@@ -410,18 +416,11 @@ def cmd_bilinear(args: argparse.Namespace) -> int:
     from quadlens import plots
     from quadlens.bilinear import analyze_bilinear
 
-    run = Path(args.run)
-    cfg, model = rundir.load_run(run)
-    if not cfg.model.constant_attention:
-        raise QuadlensError(f"{run}: attention is not constant; the token-space quadratic form "
-                            "needs the circuit view")  # fmt: skip
-    rep = analyze_bilinear(model, max_k=args.max_k)
-    data = _jsonable(rep.to_dict())
-    rundir.write_json(run / "analysis" / "bilinear.json", data)
+    run, rep, data = _circuit_report(args, "bilinear", "the token-space quadratic form",
+                                     lambda m: analyze_bilinear(m, max_k=args.max_k))  # fmt: skip
     if not args.no_figures:
         plots.bilinear_spectrum(data, run / "analysis")
     if args.json:
-        print(json.dumps(data, indent=2))
         return 0
     acc = rep.topk_accuracy
     first_full = next((k for k, a in enumerate(acc) if a == 1.0), None)
@@ -445,15 +444,8 @@ def cmd_bilinear(args: argparse.Namespace) -> int:
 def cmd_approx(args: argparse.Namespace) -> int:
     from quadlens.approx import analyze_approximants
 
-    run = Path(args.run)
-    cfg, model = rundir.load_run(run)
-    if not cfg.model.constant_attention:
-        raise QuadlensError(f"{run}: attention is not constant; approximants use the circuit view")
-    rep = analyze_approximants(model)
-    data = _jsonable(rep.to_dict())
-    rundir.write_json(run / "analysis" / "approx.json", data)
+    run, rep, _ = _circuit_report(args, "approx", "the approximants", analyze_approximants)
     if args.json:
-        print(json.dumps(data, indent=2))
         return 0
     print(f"{run}: model accuracy {rep.model_accuracy:.2%}; mean m/s of the neurons "
           f"{rep.mean_alpha:.3f}")  # fmt: skip
