@@ -180,6 +180,8 @@ def test_not_applicable_and_degenerate_models_are_reported(tmp_path):
     assert gelu.fve["pizza"] is None and any("not ReLU" in n for n in gelu.notes)
     untrained = analyze(Model(ModelConfig(p=13, d_model=16, n_heads=2, d_head=8, d_mlp=16)))
     assert any("accurate, not 100%" in n for n in untrained.notes)
+    assert any("dominant frequency" in n for n in untrained.notes)  # random neurons
+    assert any("phase(U) != phase(V)" in n for n in untrained.notes)
 
 
 def test_analyze_cli_json_contract(tiny_run):
