@@ -1,7 +1,9 @@
 """quadlens: train, explain and prove things about the MLPs of modular-addition models.
 
 The public API is what this module re-exports; the pipeline reads in file order:
-config -> data -> model -> circuit -> train -> evaluate -> rundir / imports.
+config -> data -> model -> circuit -> fastpath / optim / train -> evaluate -> rundir / imports
+-> fourier / lens (the quadrature lens) -> masks / bilinear / approx / synth (other lenses)
+-> zoo / study (many seeds) -> plots; cli on top.
 """
 
 from quadlens.circuit import Circuit, circuit
@@ -9,13 +11,15 @@ from quadlens.config import ModelConfig, RunConfig, TrainConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import EvalResult, evaluate
 from quadlens.imports import import_tl, import_zhong
+from quadlens.lens import Analysis, analyze
 from quadlens.model import Model
 from quadlens.rundir import load_run
-from quadlens.train import TrainResult, train
+from quadlens.train import TrainResult, train, train_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Analysis",
     "Circuit",
     "EvalResult",
     "Model",
@@ -24,6 +28,7 @@ __all__ = [
     "RunConfig",
     "TrainConfig",
     "TrainResult",
+    "analyze",
     "circuit",
     "evaluate",
     "import_tl",
@@ -31,4 +36,5 @@ __all__ = [
     "load_run",
     "preset",
     "train",
+    "train_batch",
 ]

@@ -3,7 +3,8 @@ cross-entropy with the log-softmax in float64.
 
 For the constant-attention transformer with ReLU or x^2 the step runs through `fastpath`
 (the circuit view, hand-written backward); every other model goes through autograd on the
-plain forward. Both compute the same function of the same parameters.
+plain forward. Both compute the same function of the same parameters. `train_batch` trains
+several models of one shape at once (the seed zoo); `train` is a batch of one.
 
 Reproducibility: the initial weights and the split come from generators seeded from the run
 seed; nothing reads global random state. A run interrupted (Ctrl-C or killed) continues from its
