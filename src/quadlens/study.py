@@ -87,8 +87,8 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
         reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
     fve = row["fve_pizza_secondary"]
     if fve is not None and fve_floor is not None and fve < fve_floor:
-        reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}, "
-                       "median - 3 MAD)")  # fmt: skip
+        reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
+                       "median - max(3 MAD, 0.05))")  # fmt: skip
     return reasons
 
 
@@ -114,7 +114,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
     if len(fves) >= 5:
         med = statistics.median(fves)
         mad = statistics.median(abs(f - med) for f in fves)
-        floor = med - 3 * mad
+        floor = min(med - 3 * mad, med - 0.05)  # statistically and practically low
     outliers = []
     for r in rows:
         reasons = outlier_reasons(r, floor)
