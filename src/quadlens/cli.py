@@ -456,6 +456,19 @@ def cmd_approx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from quadlens.compare import compare, format_table, to_dicts
+
+    run = Path(args.run)
+    _, model = rundir.load_run(run)
+    rows = compare(model)
+    data = {"run": str(run), "lenses": _jsonable(to_dicts(rows))}
+    rundir.write_json(run / "analysis" / "compare.json", data)
+    rundir.write_text(run / "analysis" / "compare.txt", format_table(rows) + "\n")
+    _emit(data, args.json, format_table(rows) + f"\n-> {run / 'analysis' / 'compare.json'}")
+    return 0
+
+
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
@@ -638,6 +651,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("run")
     ap.add_argument("--json", action="store_true")
     ap.set_defaults(func=cmd_approx)
+
+    cp = sub.add_parser(
+        "compare",
+        help="the lenses side by side: size, FLOPs, fidelity, what each proves",
+        epilog="example:\n  quadlens compare runs/pizza-seed0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cp.add_argument("run")
+    cp.add_argument("--json", action="store_true")
+    cp.set_defaults(func=cmd_compare)
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")

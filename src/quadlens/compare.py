@@ -1,0 +1,95 @@
+"""Lenses on the MLP side by side (issue: other lenses): for each, how many numbers the
+explanation needs, what it costs to evaluate all p^3 logits (FLOPs, by formula), how faithful
+it is on the real inputs (FVE of the MLP logits centred over c; accuracy of the whole model with
+the MLP replaced by the lens), and what it proves.
+
+FLOP formulas (p vocabulary, n neurons, |K| key frequencies; a multiply-add counts 2):
+    full MLP            p^2 n (pre-activation adds + ReLU) + 2 p^3 n (neurons -> logits)
+    closed forms        ~ 10 p^3 |K| (a few cosines and products per (a, b, c, k); pizza+secondary
+                        ~ 16 p^3 |K|)
+    frozen mask         as the full MLP (the same weights, one fixed mask)
+    linear approximant  2 p^3 (one-hot inputs: two table reads and adds per logit)
+    quadratic approx.   5 p^3 (x~^T Q_c x~ with 3 non-zeros in x~: 6 table reads)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from quadlens.approx import analyze_approximants
+from quadlens.circuit import circuit
+from quadlens.data import labels
+from quadlens.errors import QuadlensError
+from quadlens.evaluate import margins
+from quadlens.lens import analyze, closed_form
+from quadlens.masks import analyze_masks
+from quadlens.model import Model
+
+
+@dataclass
+class LensRow:
+    lens: str
+    size: int  # numbers the explanation needs
+    flops: int  # to evaluate every logit
+    fve: float | None
+    accuracy: float | None
+    proves: str
+
+
+@torch.no_grad()
+def compare(model: Model) -> list[LensRow]:
+    cfg = model.cfg
+    if not cfg.constant_attention or cfg.activation != "relu":
+        raise QuadlensError("compare needs a ReLU model with the circuit view (constant attention "
+                            "or MLP-only)")  # fmt: skip
+    c = circuit(model)
+    p, n = cfg.p, c.U.shape[1]
+    an = analyze(model)
+    key = [cl for cl in an.clusters if cl.key]
+    y = labels(p)
+    rest = (c.D_a.double()[:, None, :] + c.D_b.double()[None, :, :]).reshape(p * p, p)
+    rest = rest + c.logit_bias.double()
+    mlp_acc = float((margins(c.forward_all().double(), y) > 0).double().mean())
+    rows = [LensRow("full MLP (the model)", n * (3 * p + 1), p * p * n + 2 * p**3 * n, 1.0, mlp_acc,
+                    "exact: it is the model")]  # fmt: skip
+    for kind, per_k, cost in (("pizza", 1, 10), ("clock", 1, 8), ("pizza_secondary", 5, 16)):
+        logits = closed_form(p, key, kind) + rest
+        rows.append(LensRow(
+            f"closed form: {kind.replace('_', ' + ')}", per_k * len(key), cost * p**3 * len(key),
+            an.fve[kind], float((margins(logits, y) > 0).double().mean()),
+            "nothing yet: compact bounds (issue 4) will bound the gap",
+        ))  # fmt: skip
+    masks = analyze_masks(model, n_reuse=1)
+    big = masks.reuse[0]
+    rows.append(LensRow(
+        "frozen mask (largest region, reused everywhere)", n * (3 * p + 1) + n,
+        p * p * n + 2 * p**3 * n, 1 - big.rel_rms_error**2, big.accuracy,
+        f"exact identity on its region ({big.size} of {p * p} inputs); "
+        f"{masks.n_patterns} regions in all",
+    ))  # fmt: skip
+    ap = analyze_approximants(model)
+    rows.append(LensRow("linear approximant", (2 * p + 1) * p, 2 * p**3, ap.fve["linear"],
+                        ap.accuracy["linear"], "nothing (an approximation)"))  # fmt: skip
+    rows.append(LensRow("quadratic approximant", p * (2 * p + 1) * (2 * p + 2) // 2, 5 * p**3,
+                        ap.fve["quadratic"], ap.accuracy["quadratic"],
+                        "nothing (an approximation); readable by the bilinear tools"))  # fmt: skip
+    return rows
+
+
+def to_dicts(rows: list[LensRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+def format_table(rows: list[LensRow]) -> str:
+    def f(x: float | None, spec: str) -> str:
+        return "-" if x is None or not math.isfinite(x) else format(x, spec)
+
+    lines = [f"{'lens':48s} {'numbers':>9s} {'FLOPs':>10s} {'FVE':>7s} {'accuracy':>9s}  proves"]
+    for r in rows:
+        lines.append(f"{r.lens:48s} {r.size:9,d} {r.flops:10.2e} {f(r.fve, '.3f'):>7s} "
+                     f"{f(r.accuracy, '.1%'):>9s}  {r.proves}")  # fmt: skip
+    return "\n".join(lines)
