@@ -74,3 +74,22 @@ def test_masks_refuse_non_relu_and_cli(tmp_path, tiny_run):
     data = json.loads(res.out)
     assert data["n_inputs"] == 529 and data["reconstruction_max_error"] < 1e-9
     assert (tiny_run / "analysis" / "masks.json").is_file()
+
+
+@pytest.mark.parametrize("architecture", ["transformer", "mlp"])
+def test_region_map_is_exact_affine_on_the_region(architecture):
+    from quadlens.masks import region_map
+
+    model = _model(architecture=architecture, d_mlp=6)
+    a, b = all_pairs(13)
+    with torch.no_grad():
+        x = model.mlp_input(a, b)
+        pre = x @ model.W_in + model.b_in
+        logits = model(a, b)
+    pattern = pre > 0
+    M, bias = region_map(model, 4, 9)
+    same = (pattern == pattern[4 * 13 + 9]).all(1)
+    assert int(same.sum()) >= 1
+    assert torch.allclose(x[same] @ M + bias, logits[same], atol=1e-10)
+    if (~same).any():  # and, in general, not elsewhere
+        assert not torch.allclose(x[~same] @ M + bias, logits[~same], atol=1e-6)

@@ -9,7 +9,7 @@ FLOP formulas (p vocabulary, n neurons, |K| key frequencies; a multiply-add coun
                         ~ 16 p^3 |K|)
     frozen mask         as the full MLP (the same weights, one fixed mask)
     linear approximant  2 p^3 (one-hot inputs: two table reads and adds per logit)
-    quadratic approx.   5 p^3 (x~^T Q_c x~ with 3 non-zeros in x~: 6 table reads)
+    quadratic approx.   6 p^3 (x~^T Q_c x~ with 3 non-zeros in x~: 6 table reads)
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def compare(model: Model) -> list[LensRow]:
     ap = analyze_approximants(model)
     rows.append(LensRow("linear approximant", (2 * p + 1) * p, 2 * p**3, ap.fve["linear"],
                         ap.accuracy["linear"], "nothing (an approximation)"))  # fmt: skip
-    rows.append(LensRow("quadratic approximant", p * (2 * p + 1) * (2 * p + 2) // 2, 5 * p**3,
+    rows.append(LensRow("quadratic approximant", p * (2 * p + 1) * (2 * p + 2) // 2, 6 * p**3,
                         ap.fve["quadratic"], ap.accuracy["quadratic"],
                         "nothing (an approximation); readable by the bilinear tools"))  # fmt: skip
     return rows

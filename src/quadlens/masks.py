@@ -131,3 +131,23 @@ def analyze_masks(obj: Model | Circuit, n_reuse: int = 5) -> MaskReport:
         path_share={k: v / total for k, v in share.items()},
         reconstruction_max_error=float((logits - plain).abs().max()), reuse=reuse,
     )  # fmt: skip
+
+
+@torch.no_grad()
+def region_map(model: Model, a: int, b: int) -> tuple[Tensor, Tensor]:
+    """The exact affine map of the region of input (a, b), in the MLP's input coordinates x
+    (the residual stream at position 1; for the MLP-only model, the combined embeddings):
+    logits = x @ M + bias for every input sharing (a, b)'s activation pattern. [d_in, p], [p]."""
+    cfg = model.cfg
+    if cfg.activation != "relu":
+        raise QuadlensError(f"activation is {cfg.activation}: no piecewise-affine map")
+    m = model.double()
+    at, bt = torch.tensor([a]), torch.tensor([b])
+    x = m.mlp_input(at, bt)[0]
+    D = ((x @ m.W_in + m.b_in) > 0).double()
+    W_in, W_out, W_U = m.W_in.detach(), m.W_out.detach(), m.W_U.detach()
+    M = (W_in * D) @ W_out @ W_U
+    bias = ((m.b_in.detach() * D) @ W_out + m.b_out.detach()) @ W_U
+    if cfg.architecture == "transformer":
+        M = M + W_U  # the residual stream also reaches the unembedding directly
+    return M, bias

@@ -106,11 +106,17 @@ class Model(nn.Module):
         gate = x @ self.W_gate + self.b_gate if self.cfg.activation == "bilinear" else None
         return activate(self.cfg, pre, gate) @ self.W_out + self.b_out
 
-    def _forward_mlp_only(self, a: Tensor, b: Tensor) -> Tensor:
+    def mlp_input(self, a: Tensor, b: Tensor) -> Tensor:
+        """What the MLP reads: the residual stream at position 1 (transformer), or the combined
+        embeddings of a and b (MLP-only model)."""
+        if self.cfg.architecture == "transformer":
+            return self.resid_mid(a, b)
         x0 = self.W_E[a] + self.W_pos[0]
         x1 = self.W_E[b] + self.W_pos[1]
-        x = torch.cat([x0, x1], -1) if self.cfg.combine == "concat" else x0 + x1
-        return self.mlp_out(x) @ self.W_U
+        return torch.cat([x0, x1], -1) if self.cfg.combine == "concat" else x0 + x1
+
+    def _forward_mlp_only(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.mlp_out(self.mlp_input(a, b)) @ self.W_U
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         """Parameters that receive gradients. With constant attention W_Q and W_K do not enter
