@@ -86,3 +86,4 @@ def test_approx_on_a_trained_model_and_cli(tiny_run):
     res = run_cli("approx", str(tiny_run), "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["fve"] == rep.fve
+    assert (tiny_run / "analysis" / "approx.png").stat().st_size > 1000

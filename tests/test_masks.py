@@ -74,6 +74,7 @@ def test_masks_refuse_non_relu_and_cli(tmp_path, tiny_run):
     data = json.loads(res.out)
     assert data["n_inputs"] == 529 and data["reconstruction_max_error"] < 1e-9
     assert (tiny_run / "analysis" / "masks.json").is_file()
+    assert (tiny_run / "analysis" / "masks.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("architecture", ["transformer", "mlp"])

@@ -131,3 +131,19 @@ def quadratic_form(obj: Model | Circuit) -> Tensor:
     Q[:, :, -1] += lin
     Q[:, -1, -1] += const
     return (Q + Q.transpose(1, 2)) / 2
+
+
+@torch.no_grad()
+def logit_samples(obj: Model | Circuit) -> tuple[Tensor, dict[str, Tensor]]:
+    """Actual MLP logits and both approximants', centred over c, [a * p + b, c] (for plots)."""
+    c = circuit(obj) if isinstance(obj, Model) else obj
+    pre = _pre(c)
+    k = coefficients(pre)
+    O = c.O.detach().double()
+
+    def centred(x: Tensor) -> Tensor:
+        return x - x.mean(1, keepdim=True)
+
+    approx = {name: centred(approximate_hidden(pre, k, deg) @ O)
+              for name, deg in (("linear", 1), ("quadratic", 2))}  # fmt: skip
+    return centred(torch.relu(pre) @ O), approx

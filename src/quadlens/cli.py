@@ -387,10 +387,12 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
+    from quadlens import plots
     from quadlens.masks import analyze_masks
 
-    run, rep, _ = _circuit_report(args, "masks", "freezing masks",
-                                  lambda m: analyze_masks(m, n_reuse=args.regions))  # fmt: skip
+    run, rep, data = _circuit_report(args, "masks", "freezing masks",
+                                     lambda m: analyze_masks(m, n_reuse=args.regions))  # fmt: skip
+    plots.masks_figure(data, run / "analysis")
     if args.json:
         return 0
     sizes = rep.region_sizes
@@ -442,9 +444,13 @@ def cmd_bilinear(args: argparse.Namespace) -> int:
 
 
 def cmd_approx(args: argparse.Namespace) -> int:
-    from quadlens.approx import analyze_approximants
+    from quadlens import plots
+    from quadlens.approx import analyze_approximants, logit_samples
 
-    run, rep, _ = _circuit_report(args, "approx", "the approximants", analyze_approximants)
+    run, rep, data = _circuit_report(args, "approx", "the approximants", analyze_approximants)
+    actual, approx = logit_samples(rundir.load_run(run)[1])
+    plots.approx_figure(actual.numpy(), {k: v.numpy() for k, v in approx.items()}, data,
+                        run / "analysis")  # fmt: skip
     if args.json:
         return 0
     print(f"{run}: model accuracy {rep.model_accuracy:.2%}; mean m/s of the neurons "

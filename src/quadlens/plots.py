@@ -182,3 +182,44 @@ def bilinear_spectrum(report: dict, out: Path) -> list[Path]:
     ax2.set_title("Accuracy of the top-k truncation", fontsize=10)
     fig.tight_layout()
     return _save(fig, out, "bilinear")
+
+
+def masks_figure(report: dict, out: Path) -> list[Path]:
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.6))
+    sizes = report["region_sizes"]
+    ax1.hist(sizes, bins=min(40, max(5, len(set(sizes)))), color=KEY_COLOR)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("inputs in a region")
+    ax1.set_ylabel("regions")
+    ax1.set_title(f"{report['n_patterns']} activation patterns for {report['n_inputs']} inputs",
+                  fontsize=10)  # fmt: skip
+    shares = report["path_share"]
+    ax2.bar(list(shares), list(shares.values()), color=KEY_COLOR)
+    ax2.set_ylabel("share of |contributions| to the correct logit")
+    ax2.set_title("Exact decomposition by path", fontsize=10)
+    reuse = report["reuse"]
+    ax3.bar([str(r["region"]) for r in reuse], [r["accuracy"] for r in reuse], color=OTHER_COLOR)
+    ax3.set_ylim(0, 1)
+    ax3.set_xlabel("region (by size)")
+    ax3.set_ylabel("accuracy of its frozen map on all inputs")
+    ax3.set_title("Reusing one region's map everywhere", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out, "masks")
+
+
+def approx_figure(actual: np.ndarray, approx: dict[str, np.ndarray], report: dict,
+                  out: Path) -> list[Path]:  # fmt: skip
+    """Approximant vs actual MLP logits (centred over c), a random subsample of points."""
+    rng = np.random.default_rng(0)
+    idx = rng.choice(actual.size, size=min(5000, actual.size), replace=False)
+    fig, axes = plt.subplots(1, len(approx), figsize=(4.4 * len(approx), 4))
+    lim = float(np.abs(actual).max())
+    for ax, (name, values) in zip(np.atleast_1d(axes), approx.items(), strict=True):
+        ax.scatter(actual.flat[idx], values.flat[idx], s=2, alpha=0.3, color=KEY_COLOR)
+        ax.plot([-lim, lim], [-lim, lim], color="k", linewidth=0.8)
+        ax.set_xlabel("actual MLP logit")
+        ax.set_ylabel(f"{name} approximant")
+        ax.set_title(f"{name}: FVE {report['fve'][name]:.3f}, accuracy "
+                     f"{report['accuracy'][name]:.1%}", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return _save(fig, out, "approx")
