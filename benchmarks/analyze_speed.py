@@ -5,20 +5,19 @@ Runs `lens.analyze` (Fourier fits of all 512 neurons, clusters, closed forms ove
 alternative a notebook user would write: per-neuron least-squares fits of U, V and O onto
 cos/sin at every frequency (numpy lstsq), which yields the same amplitudes and phases.
 
-    python benchmarks/analyze_speed.py
+    python -m benchmarks.analyze_speed
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import timed
 from quadlens import plots
 from quadlens.circuit import circuit
 from quadlens.imports import import_zhong
@@ -40,16 +39,6 @@ def lstsq_fits(U: np.ndarray) -> np.ndarray:
         coef, *_ = np.linalg.lstsq(design, U[:, i], rcond=None)
         amps[:, i] = np.hypot(coef[1 : 1 + len(ks)], coef[1 + len(ks) :])
     return amps
-
-
-def timed(f, reps: int = 5) -> float:
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:

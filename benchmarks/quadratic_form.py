@@ -11,24 +11,13 @@ Gromov's network (p = 97, width 500), side by side, with the agreement of the tw
 from __future__ import annotations
 
 import json
-import statistics
-import time
 
 import torch
 
+from benchmarks.common import timed
 from quadlens.bilinear import interaction_matrices, quadratic_logits
 from quadlens.data import all_pairs
 from quadlens.synth import gromov
-
-
-def timed(f, reps: int = 5) -> float:
-    f()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ Reported: seconds per epoch of each (median of timed blocks), their ratio, the t
 machine's measured matmul throughput (matmul FLOPs of one step counted by torch's
 FlopCounterMode, divided by time per step, over the best GFLOP/s of a large float32 matmul).
 
-    python benchmarks/train_speed.py            # full: includes the 10,000-epoch run
-    python benchmarks/train_speed.py --quick    # per-epoch rates only
+    python -m benchmarks.train_speed            # full: includes the 10,000-epoch run
+    python -m benchmarks.train_speed --quick    # per-epoch rates only
 """
 
 from __future__ import annotations
@@ -28,21 +28,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.common import matmul_peak_gflops
 from quadlens._alloc import tune_allocator
 from quadlens.config import preset
 from quadlens.data import all_pairs, labels, make_split
 from quadlens.train import step_function, train
-
-
-def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def time_steps(step, n_blocks: int, block: int) -> float:

@@ -7,7 +7,7 @@ reports models per hour at the full 10,000-epoch recipe for each, their ratio, a
 matmul FLOPs per model (counted with FlopCounterMode for one step) x epochs / the machine's
 measured matmul peak.
 
-    python benchmarks/zoo_speed.py [--epochs 300] [--seeds 8] [--batch 4]
+    python -m benchmarks.zoo_speed [--epochs 300] [--seeds 8] [--batch 4]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.train_speed import matmul_peak_gflops
+from benchmarks.common import matmul_peak_gflops
 from quadlens.config import preset
 from quadlens.train import step_function, train, train_batch
 

@@ -170,17 +170,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _jsonable(obj: Any) -> Any:
-    """Strict JSON: NaN and infinities become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
 def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
@@ -191,7 +180,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     run = Path(args.run)
     _, model = rundir.load_run(run)
     an = analyze(model)
-    data = _jsonable(an.to_dict())
+    data = rundir.finite_json(an.to_dict())
     rundir.write_json(run / "analysis" / "analysis.json", data)
     if not args.no_figures and an.applicable:
         _figures(model, an, run / "analysis")
@@ -324,7 +313,7 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
     from quadlens.study import study_zoo
 
     zoo = Path(args.zoo)
-    study = _jsonable(
+    study = rundir.finite_json(
         study_zoo(zoo, workers=args.workers, progress=not args.quiet and not args.json)
     )
     out = zoo / "study"
@@ -379,7 +368,7 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
     if not cfg.model.constant_attention:
         raise QuadlensError(f"{run}: attention is not constant; {why} needs the circuit view")
     rep = compute(model)
-    data = _jsonable(rep.to_dict())
+    data = rundir.finite_json(rep.to_dict())
     rundir.write_json(run / "analysis" / f"{name}.json", data)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -468,7 +457,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     run = Path(args.run)
     _, model = rundir.load_run(run)
     rows = compare(model)
-    data = {"run": str(run), "lenses": _jsonable(to_dicts(rows))}
+    data = {"run": str(run), "lenses": rundir.finite_json(to_dicts(rows))}
     rundir.write_json(run / "analysis" / "compare.json", data)
     rundir.write_text(run / "analysis" / "compare.txt", format_table(rows) + "\n")
     _emit(data, args.json, format_table(rows) + f"\n-> {run / 'analysis' / 'compare.json'}")

@@ -14,6 +14,7 @@ interrupted write never leaves a half-written file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -52,6 +53,17 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def finite_json(obj: Any) -> Any:
+    """A copy that is strict JSON: NaN and infinities become null."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def write_json(path: Path, data: Any) -> None:

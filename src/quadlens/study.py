@@ -37,7 +37,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
     _, model = rundir.load_run(run)
     ev = evaluate(model)
     an = analyze(model)
-    rundir.write_json(run / "analysis" / "analysis.json", _finite(an.to_dict()))
+    rundir.write_json(run / "analysis" / "analysis.json", rundir.finite_json(an.to_dict()))
     key = [c for c in an.clusters if c.key]
     row = {
         "name": member["name"], "seed": member["seed"], **member["overrides"],
@@ -57,18 +57,6 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         and (an.fve["pizza_secondary"] or 0.0) >= FIT_THRESHOLD
     )  # fmt: skip
     return row
-
-
-def _finite(obj: Any) -> Any:
-    import math
-
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
