@@ -167,6 +167,11 @@ def test_foreign_state_dict_refused(tmp_path, zhong_paths):
         import_zhong(tmp_path / "tl.pth", zhong_paths[1])
 
 
+def test_zhong_file_given_to_the_tl_importer_says_which_importer(zhong_paths):
+    with pytest.raises(QuadlensError, match="quadlens import zhong"):
+        import_tl(zhong_paths[0], attention_rate=1.0)
+
+
 def test_missing_files(tmp_path, zhong_paths):
     with pytest.raises(QuadlensError, match="no such file"):
         import_zhong(tmp_path / "nope.pt", zhong_paths[1])

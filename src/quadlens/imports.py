@@ -154,6 +154,11 @@ def import_tl(
                 f"{path}: {bias} is non-zero; quadlens models have no attention or unembedding bias"
             )
     W_E, W_Q = sd["embed.W_E"], sd["blocks.0.attn.W_Q"]
+    if W_E.shape[1] != W_Q.shape[1] and W_E.shape[0] == W_Q.shape[2]:
+        raise QuadlensError(
+            f"{path}: the weights are stored transposed, as in Zhong et al.'s clock/pizza "
+            "repository; import it with: quadlens import zhong MODEL.pt CONFIG.json"
+        )
     if W_E.shape[0] != sd["unembed.W_U"].shape[1]:
         raise QuadlensError(f"{path}: input and output vocabularies differ (not modular addition)")
     n_heads, d_model, d_head = W_Q.shape
