@@ -10,11 +10,12 @@ training pairs, through the circuit view (science.md §1), and back-propagates b
 
 Costs per step: the pre-activations U[a] + V[b] are gathered and summed in one embedding-bag
 pass (no multiply-adds), and the three N x d_mlp x p matmuls dominate; a general transformer step
-costs ~N d_model (3 d_model + 2 d_mlp) multiply-adds per position instead. On a 2-core CPU the
-rest of the step is bound by memory traffic over the N x d_mlp activations, so the code keeps
-the number of passes over them small (in-place ReLU and ReLU backward, one gather, one scatter
-per table). Every tensor has a leading model axis S, so the same
-code trains S models of one shape at once (each with its own training pairs).
+costs ~N d_model (3 d_model + 2 d_mlp) multiply-adds per position instead. Measured on 2 cores
+(p = 59, ~6.5 ms a step): the big matmuls ~3.3 ms, the float64 loss 0.3-0.6 ms, the small
+circuit matmuls forward and back ~1 ms, gathers and scatters ~0.6 ms, AdamW ~0.15 ms; ReLU and
+its backward run in place. Every tensor has a leading model axis S, so the same code trains S
+models of one shape at once (each with its own training pairs); for S = 1 the result is the
+single-run result bit for bit, for S > 1 batched matmuls may round differently.
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
