@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from quadlens import rundir
-from quadlens.config import PRESETS, RunConfig, preset
+from quadlens.config import PRESETS, SWEEPABLE, RunConfig, preset
 from quadlens.errors import QuadlensError
 
 EPILOG_TRAIN = """examples:
@@ -260,7 +260,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         value = getattr(args, opt, None)
         if value is None or opt == "seed":
             continue
-        if opt in zoo_mod.SWEEPABLE:
+        if opt in SWEEPABLE:
             values = zoo_mod.parse_grid(opt, value, typ)
             if len(values) > 1:
                 sweep[field] = values
@@ -269,8 +269,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         fixed[field] = value
     resolve_device(args.device)
     if args.overwrite and out.exists() and not args.resume:
-        zoo_mod.members(seeds, sweep)  # validate before deleting anything
-        for m in zoo_mod.members(seeds, sweep):
+        for m in zoo_mod.members(seeds, sweep):  # validate every config before deleting
             m.config(args.preset, fixed)
         shutil.rmtree(out)
     try:
@@ -495,6 +494,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_parser(sub: Any, name: str, help: str, example: str, func: Any) -> argparse.ArgumentParser:
+    """A subcommand taking RUN and --json, with an example in its --help."""
+    parser = sub.add_parser(name, help=help, epilog=f"example:\n  {example}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("run")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quadlens",
@@ -522,38 +531,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser(
-        "eval",
-        help="accuracy and min margin over all p^2 inputs",
-        epilog="example:\n  quadlens eval runs/pizza-seed0 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    e.add_argument("run")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_eval)
+    _run_parser(sub, "eval", "accuracy and min margin over all p^2 inputs",
+                "quadlens eval runs/pizza-seed0 --json", cmd_eval)  # fmt: skip
+    _run_parser(sub, "info", "describe a run directory", "quadlens info runs/pizza-seed0",
+                cmd_info)  # fmt: skip
 
-    i = sub.add_parser(
-        "info",
-        help="describe a run directory",
-        epilog="example:\n  quadlens info runs/pizza-seed0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    i.add_argument("run")
-    i.add_argument("--json", action="store_true")
-    i.set_defaults(func=cmd_info)
-
-    an = sub.add_parser(
-        "analyze",
-        help="the quadrature lens: frequencies, clusters, closed forms, G_k",
-        epilog="examples:\n  quadlens analyze runs/pizza-seed0\n  quadlens analyze runs/zhong-a "
-        "--json > analysis.json",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    an.add_argument("run")
-    an.add_argument("--json", action="store_true", help="print analysis.json")
+    an = _run_parser(sub, "analyze",
+                     "the quadrature lens: frequencies, clusters, closed forms, G_k",
+                     "quadlens analyze runs/pizza-seed0 --json > analysis.json",
+                     cmd_analyze)  # fmt: skip
     an.add_argument("--all-clusters", action="store_true", help="list non-key clusters too")
     an.add_argument("--no-figures", action="store_true", help="write analysis.json only")
-    an.set_defaults(func=cmd_analyze)
 
     zp = sub.add_parser("zoo", help="many models at once: seeds and sweeps")
     zsub = zp.add_subparsers(dest="zoo_command", required=True, metavar="ZOO_COMMAND")
@@ -579,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     for opt, (_, typ) in _OVERRIDES.items():
         if opt == "seed":
             continue
-        sweepable = opt in ("attention_rate", "weight_decay", "lr", "d_mlp", "train_frac")
+        sweepable = opt in SWEEPABLE
         zt.add_argument("--" + opt.replace("_", "-"), type=str if sweepable else typ, default=None,
                         metavar="LIST" if sweepable else typ.__name__.upper(),
                         help="comma list sweeps" if sweepable else None)  # fmt: skip
@@ -612,50 +600,19 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--json", action="store_true")
     zs.set_defaults(func=cmd_zoo_study)
 
-    mk = sub.add_parser(
-        "masks",
-        help="frozen ReLU masks: patterns, regions, exact path decomposition",
-        epilog="example:\n  quadlens masks runs/pizza-seed0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    mk.add_argument("run")
+    mk = _run_parser(sub, "masks", "frozen ReLU masks: patterns, regions, exact path decomposition",
+                     "quadlens masks runs/pizza-seed0", cmd_masks)  # fmt: skip
     mk.add_argument("--regions", type=int, default=5, help="largest regions to test for reuse")
-    mk.add_argument("--json", action="store_true")
-    mk.set_defaults(func=cmd_masks)
-
-    bl = sub.add_parser(
-        "bilinear",
-        help="bilinear/x^2 MLPs: interaction matrices and their eigendecomposition",
-        epilog="example:\n  quadlens bilinear runs/bilinear-seed0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    bl.add_argument("run")
-    bl.add_argument(
-        "--max-k", type=int, default=30, help="top-k eigenvectors for the accuracy curve"
-    )
+    bl = _run_parser(sub, "bilinear",
+                     "bilinear/x^2 MLPs: interaction matrices and their eigendecomposition",
+                     "quadlens bilinear runs/bilinear-seed0", cmd_bilinear)  # fmt: skip
+    bl.add_argument("--max-k", type=int, default=30,
+                    help="top-k eigenvectors for the accuracy curve")  # fmt: skip
     bl.add_argument("--no-figures", action="store_true")
-    bl.add_argument("--json", action="store_true")
-    bl.set_defaults(func=cmd_bilinear)
-
-    ap = sub.add_parser(
-        "approx",
-        help="closed-form linear/quadratic approximants of the ReLU MLP",
-        epilog="example:\n  quadlens approx runs/pizza-seed0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("run")
-    ap.add_argument("--json", action="store_true")
-    ap.set_defaults(func=cmd_approx)
-
-    cp = sub.add_parser(
-        "compare",
-        help="the lenses side by side: size, FLOPs, fidelity, what each proves",
-        epilog="example:\n  quadlens compare runs/pizza-seed0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cp.add_argument("run")
-    cp.add_argument("--json", action="store_true")
-    cp.set_defaults(func=cmd_compare)
+    _run_parser(sub, "approx", "closed-form linear/quadratic approximants of the ReLU MLP",
+                "quadlens approx runs/pizza-seed0", cmd_approx)  # fmt: skip
+    _run_parser(sub, "compare", "the lenses side by side: size, FLOPs, fidelity, what each proves",
+                "quadlens compare runs/pizza-seed0", cmd_compare)  # fmt: skip
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")

@@ -17,6 +17,8 @@ from quadlens.errors import QuadlensError
 ACTIVATIONS = ("relu", "gelu", "quadratic", "bilinear")
 ARCHITECTURES = ("transformer", "mlp")
 COMBINES = ("concat", "sum")
+# Fields a zoo may sweep with comma lists (quadlens zoo train --weight-decay 1,2 ...).
+SWEEPABLE = ("attention_rate", "weight_decay", "lr", "d_mlp", "train_frac")
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,6 @@ from quadlens.evaluate import EvalResult
 from quadlens.train import batch_key, train_batch
 
 MANIFEST = "zoo.json"
-# Hyperparameters a sweep may vary (CLI option -> config field); shapes may vary too, since
-# members are batched by shape.
-SWEEPABLE = ("attention_rate", "weight_decay", "lr", "d_mlp", "train_frac")
 
 
 @dataclass(frozen=True)
