@@ -82,17 +82,16 @@ def members(seeds: list[int], sweep: dict[str, list[Any]]) -> list[Member]:
     return out
 
 
-def write_manifest(zoo: Path, preset_name: str, fixed: dict[str, Any],
-                   sweep: dict[str, list[Any]], mem: list[Member]) -> dict[str, Any]:  # fmt: skip
-    data = {
+def manifest(preset_name: str, fixed: dict[str, Any], sweep: dict[str, list[Any]],
+             mem: list[Member]) -> dict[str, Any]:  # fmt: skip
+    """The zoo's manifest: the recipe, the sweep and every member (JSON-ready)."""
+    return {
         "format": "quadlens-zoo/1",
         "preset": preset_name,
         "fixed": fixed,
         "sweep": sweep,
         "members": [m.__dict__ for m in mem],
     }
-    rundir.write_json(zoo / MANIFEST, data)
-    return data
 
 
 def read_manifest(zoo: Path) -> dict[str, Any]:
@@ -141,20 +140,14 @@ def train_zoo(
         raise QuadlensError(f"--batch must be >= 1, got {batch}")
     mem = members(seeds, sweep)
     cfgs = {m.name: m.config(preset_name, fixed) for m in mem}  # validates every config
-    wanted = {
-        "preset": preset_name,
-        "fixed": fixed,
-        "sweep": sweep,
-        "members": [m.__dict__ for m in mem],
-    }
+    wanted = manifest(preset_name, fixed, sweep, mem)
     if resume and (zoo / MANIFEST).is_file():
-        saved = read_manifest(zoo)
-        if {k: saved.get(k) for k in wanted} != json.loads(json.dumps(wanted)):
+        if read_manifest(zoo) != json.loads(json.dumps(wanted)):
             raise QuadlensError(f"{zoo}: --resume continues the zoo with the options it was "
                                 "started with; these options differ")  # fmt: skip
     else:
         rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
-        write_manifest(zoo, preset_name, fixed, sweep, mem)
+        rundir.write_json(zoo / MANIFEST, wanted)
     todo = [m for m in mem if not (zoo / m.run / rundir.WEIGHTS).is_file()]
     done_before = [(m, None) for m in mem if m not in todo]
     epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
