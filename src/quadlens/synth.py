@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from quadlens.circuit import Circuit
 from quadlens.config import ModelConfig, RunConfig, derived_seed
 from quadlens.errors import QuadlensError
 from quadlens.model import Model
@@ -48,3 +49,41 @@ def gromov(p: int = 97, width: int = 500, seed: int = 0) -> tuple[RunConfig, Mod
     source = {"format": "synthetic", "construction": "gromov", "p": p, "width": width,
               "seed": seed}  # fmt: skip
     return RunConfig(model=cfg, train=None, preset=None, source=source), model
+
+
+def pizza_circuit(p: int, d_mlp: int, freqs: list[int] | None = None, noise: float = 0.05,
+                  secondary: float = 0.1, bias: float = 0.2, seed: int = 0) -> Circuit:
+    """An idealised-plus-noise pizza circuit (science.md §3-4): the bound's scaling workload.
+
+    Neuron i serves frequency k_i (the given ones in turn; default three spread frequencies) at
+    a uniformly random phase phi_i, with amplitudes A_i, B_i ~ U(0.5, 1.5):
+
+        U[x, i] = A_i (cos(w x + phi_i) + secondary cos(2 w x + 2 phi_i + pi)) + noise N(0, 1)
+        V[x, i] = the same with its own noise,   b_in[i] = bias A_i N(0, 1)
+        O[i, c] = B_i cos(w c + 2 phi_i) + noise N(0, 1)
+
+    Only the circuit is built (no embedding): at p = 1009 and d_mlp = 4096 that is what the
+    bound reads, and a full model would not add anything it uses."""
+    if p < 5 or d_mlp < 1:
+        raise QuadlensError(f"need p >= 5 and d_mlp >= 1, got p = {p}, d_mlp = {d_mlp}")
+    half = (p - 1) // 2
+    freqs = freqs or sorted({max(1, half // 5), max(1, half // 2), max(1, (4 * half) // 5)})
+    if any(not 1 <= k <= half for k in freqs):
+        raise QuadlensError(f"frequencies must lie in 1..{half}, got {freqs}")
+    gen = torch.Generator().manual_seed(derived_seed(seed, "pizza-circuit"))
+    d = torch.float64
+    k = torch.tensor([freqs[i % len(freqs)] for i in range(d_mlp)], dtype=d)
+    w = 2 * math.pi * k / p
+    phi = torch.rand(d_mlp, generator=gen, dtype=d) * 2 * math.pi
+    A = 0.5 + torch.rand(d_mlp, generator=gen, dtype=d)
+    B = 0.5 + torch.rand(d_mlp, generator=gen, dtype=d)
+    x = torch.arange(p, dtype=d)[:, None]
+    wave = A * (torch.cos(w * x + phi) + secondary * torch.cos(2 * w * x + 2 * phi + math.pi))
+    U = wave + noise * torch.randn(p, d_mlp, generator=gen, dtype=d)
+    V = wave + noise * torch.randn(p, d_mlp, generator=gen, dtype=d)
+    b_in = bias * A * torch.randn(d_mlp, generator=gen, dtype=d)
+    O = (B * torch.cos(w * x + 2 * phi)).T + noise * torch.randn(d_mlp, p, generator=gen, dtype=d)
+    cfg = ModelConfig(p=p, d_model=1, n_heads=1, d_head=1, d_mlp=d_mlp, architecture="mlp",
+                      combine="sum")  # fmt: skip
+    zeros = torch.zeros(p, p, dtype=d)
+    return Circuit(cfg, U, V, b_in, O, zeros, zeros, torch.zeros(p, dtype=d))

@@ -1,0 +1,286 @@
+"""Compact bounds: never below the brute-force truth, and the reported costs are what runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from quadlens import bound as bd
+from quadlens.circuit import Circuit, circuit
+from quadlens.config import RunConfig
+from quadlens.imports import import_zhong
+from quadlens.lens import analyze
+from quadlens.rundir import load_run
+from quadlens.synth import pizza_circuit
+from quadlens.train import train
+
+from .conftest import run_cli, tiny
+
+
+def small_pizza(seed: int) -> RunConfig:
+    """p = 31, 128 neurons, 1500 epochs: 100% accurate, ~1.5 s to train."""
+    rc = tiny(seed=seed, epochs=1500)
+    return dataclasses.replace(rc, model=dataclasses.replace(rc.model, p=31, d_mlp=128))
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    out = tmp_path_factory.mktemp("bound-models")
+    runs = {}
+    for seed in range(4):
+        train(small_pizza(seed), out / f"seed{seed}", progress=False)
+        runs[seed] = out / f"seed{seed}"
+    return runs
+
+
+@pytest.fixture(scope="module")
+def zhong_circuit(zhong_paths) -> Circuit:
+    _, model = import_zhong(*zhong_paths)
+    with torch.no_grad():
+        return circuit(model)
+
+
+def reference_actual(c: Circuit, members: list[int], freq: int, C: float) -> float:
+    """max |T_K - P_K| / C_K by the definition, straight from the raw circuit (no Fits)."""
+    p = c.cfg.p
+    U, V, b, O = (x.detach().double() for x in (c.U, c.V, c.b_in, c.O))
+    pre = U[:, None, members] + V[None, :, members] + b[members]  # [a, b, n]
+    O_c = O[members] - O[members].mean(1, keepdim=True)
+    T = torch.einsum("abn,nc->abc", pre.abs() / 2, O_c)
+    x = torch.arange(p, dtype=torch.float64)
+    w = 2 * math.pi * freq / p
+    a, bb, cc = x[:, None, None], x[None, :, None], x[None, None, :]
+    P = C * torch.cos(w * (a - bb) / 2).abs() * torch.cos(w * (a + bb - cc))
+    return float((T - P).abs().max()) / C
+
+
+def check_sound(c: Circuit, **kw: int) -> list[bd.ClusterBound]:
+    rep = bd.bound_circuit(c, **kw)
+    for row in rep.clusters:
+        assert row.actual is not None and row.bound >= row.actual, (row.freq, row.bound, row.actual)
+        assert math.isclose(sum(row.terms.values()), row.bound, rel_tol=1e-12)
+    return rep.clusters
+
+
+def test_brute_actual_is_the_definition(zhong_circuit):
+    """The chunked brute force equals the definition computed independently, and the clusters
+    and C_k are the lens' own."""
+    an = analyze(zhong_circuit)
+    f = bd.fit(zhong_circuit)
+    keys = [cl for cl in an.clusters if cl.key]
+    assert bd.key_clusters(f) == [cl.freq for cl in keys]
+    for cl in keys:
+        _, _, _, C = bd.compact_bound(f, cl.freq, grid=2, harmonics=1, extra_outputs=0)
+        assert C == pytest.approx(cl.C_k, rel=1e-9)
+        actual, _ = bd.brute_actual(f, cl.freq, C)
+        assert actual == pytest.approx(reference_actual(zhong_circuit, cl.neurons, cl.freq, C),
+                                       rel=1e-9)  # fmt: skip
+
+
+def test_zhong_bounds_sound_tight_nonvacuous(zhong_circuit):
+    rows = check_sound(zhong_circuit)
+    assert [r.freq for r in rows] == [3, 15, 17]
+    for r in rows:
+        # measured 1.39-1.59 (docs/bounds.md); the issue's target for a clean pizza model is <= 2
+        assert r.bound < 1 and r.ratio <= 2.0, r
+
+
+def test_trained_small_models(small_models):
+    """Soundness on four trained seeds; non-vacuous on every key cluster of seeds 0, 2, 3 (seed
+    1's k = 6 cluster measures 0.98: non-vacuous, but too close to 1 to pin down here)."""
+    for seed, run in small_models.items():
+        _, model = load_run(run)
+        with torch.no_grad():
+            rows = check_sound(circuit(model))
+        assert rows, seed
+        if seed != 1:
+            assert all(r.bound < 1 for r in rows), (seed, [(r.freq, r.bound) for r in rows])
+
+
+def _perturb(c: Circuit, kind: str, i: int, amount: float, seed: int) -> Circuit:
+    U, V, b, O = (x.detach().double().clone() for x in (c.U, c.V, c.b_in, c.O))
+    gen = torch.Generator().manual_seed(seed)
+    if kind == "noise":
+        U += amount * U.std() * torch.randn(U.shape, generator=gen, dtype=torch.float64)
+        O += amount * O.std() * torch.randn(O.shape, generator=gen, dtype=torch.float64)
+    elif kind == "flip_out":
+        O[i] = -O[i]
+    elif kind == "flip_in":
+        U[:, i], V[:, i] = -U[:, i], -V[:, i]
+    elif kind == "phase":
+        shift = 1 + int(amount * 5)
+        U[:, i], V[:, i] = torch.roll(U[:, i], shift), torch.roll(V[:, i], -shift)
+    elif kind == "scale":
+        O[i] *= 1 + 20 * amount
+    elif kind == "bias":
+        b[i] += 5 * amount * U[:, i].abs().max()
+    return Circuit(c.cfg, U, V, b, O, c.D_a, c.D_b, c.logit_bias)
+
+
+PERTURBATIONS = ["none", "noise", "flip_out", "flip_in", "phase", "scale", "bias"]
+OPTIONS = st.fixed_dictionaries({
+    "grid": st.sampled_from([2, 4, 8, 16]),
+    "harmonics": st.integers(1, 6),
+    "extra_outputs": st.integers(0, 4),
+})  # fmt: skip
+
+
+def _ex(p, n, seed, noise, secondary, bias, grid, h, extra):
+    return example(p=p, n=n, noise=noise, secondary=secondary, bias=bias, seed=seed, kind="none",
+                   amount=0.0, opts={"grid": grid, "harmonics": h, "extra_outputs": extra})
+
+
+# Cases found by search where the bound minus one of its terms falls below the truth: each term
+# is needed, so dropping any of them from the code fails this test deterministically.
+@_ex(17, 28, 0, 0.0, 0.5, 3.0, 4, 3, 3)  # quadrature
+@_ex(11, 10, 18, 0.01, 1.0, 0.0, 2, 4, 2)  # interpolation
+@_ex(7, 7, 12, 2.0, 1.0, 1.5, 8, 2, 1)  # input residual
+@_ex(23, 15, 4, 1.0, 1.0, 3.0, 8, 3, 0)  # output residual
+@settings(max_examples=60, deadline=None)
+@given(
+    p=st.sampled_from([7, 11, 13, 17, 19, 23]),
+    n=st.integers(2, 40),
+    noise=st.floats(0, 2),
+    secondary=st.floats(0, 1),
+    bias=st.floats(0, 3),
+    seed=st.integers(0, 10_000),
+    kind=st.sampled_from(PERTURBATIONS),
+    amount=st.floats(0, 1),
+    opts=OPTIONS,
+)
+def test_bound_never_below_truth_synthetic(p, n, noise, secondary, bias, seed, kind, amount, opts):
+    c = pizza_circuit(p, n, noise=noise, secondary=secondary, bias=bias, seed=seed)
+    check_sound(_perturb(c, kind, seed % n, amount, seed), **opts)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(kind=st.sampled_from(PERTURBATIONS), i=st.integers(0, 127), amount=st.floats(0, 1),
+       seed=st.integers(0, 10_000), opts=OPTIONS, which=st.integers(0, 3))  # fmt: skip
+def test_bound_never_below_truth_trained(small_models, kind, i, amount, seed, opts, which):
+    _, model = load_run(small_models[which])
+    with torch.no_grad():
+        c = circuit(model)
+    check_sound(_perturb(c, kind, i, amount, seed), **opts)
+
+
+@pytest.mark.parametrize("p,n,grid,h,extra", [(11, 7, 4, 2, 1), (23, 30, 8, 6, 4),
+                                              (31, 64, 32, 3, 0)])  # fmt: skip
+def test_flop_formulas_match_the_instrumented_count(p, n, grid, h, extra, monkeypatch):
+    c = pizza_circuit(p, n, freqs=[2], noise=0.1, seed=1)
+    for chunk in (bd._CHUNK, 5000):  # one chunk, and many (the count must not depend on it)
+        monkeypatch.setattr(bd, "_CHUNK", chunk)
+        fit_ops = bd.Ops()
+        f = bd.fit(c, fit_ops)
+        ops = bd.Ops()
+        bd.compact_bound(f, 2, grid, h, extra, ops)
+        nh = len(bd.harmonic_orders(p, 2, h))
+        assert fit_ops.total + ops.total == bd.compact_flops(p, n, grid, nh, nh + extra)
+        brute = bd.Ops()
+        with FlopCounterMode(display=False) as counter:
+            bd.brute_actual(f, 2, 1.0, brute, context=False)
+        assert brute.total == bd.brute_flops(p, n)
+        assert counter.get_total_flops() == 2 * p**3 * n  # torch's own count of the matmuls
+
+
+def test_compact_cost_is_linear_in_p_times_neurons():
+    """For a fixed grid and wave count the counted cost per p * n stays bounded as p grows,
+    while brute force per p * n grows as p^2."""
+    per = [bd.compact_flops(p, 1000) / (p * 1000) for p in (101, 1009, 10007)]
+    assert max(per) / min(per) < 1.5
+    assert bd.brute_flops(1009, 1000) / bd.compact_flops(1009, 1000) > 100
+
+
+def test_bound_cli_table_json_and_figure(tmp_path, zhong_paths):
+    run = tmp_path / "zhong"
+    assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(run)).code == 0
+    res = run_cli("bound", str(run))
+    assert res.code == 0, res.err
+    assert "ratio" in res.out and "non-vacuous" in res.out
+    assert (run / "analysis" / "bound.png").is_file()
+    res = run_cli("bound", str(run), "--json", "--grid", "8", "--no-figures")
+    data = json.loads(res.out)
+    assert data == json.loads((run / "analysis" / "bound.json").read_text())
+    for row in data["clusters"]:
+        for key in ("freq", "actual", "bound", "compact_flops", "brute_flops", "compact_seconds",
+                    "brute_seconds"):  # fmt: skip
+            assert key in row
+        assert row["bound"] >= row["actual"]
+    res = run_cli("bound", str(run), "--json", "--no-check", "--no-figures")
+    assert all(r["actual"] is None for r in json.loads(res.out)["clusters"])
+
+
+def test_bound_cli_errors(tmp_path):
+    res = run_cli("bound", str(tmp_path / "nope"))
+    assert res.code == 2 and "no such run directory" in res.err
+    assert run_cli("synth", "gromov", "--p", "11", "--width", "20", "--out",
+                   str(tmp_path / "g")).code == 0  # fmt: skip
+    res = run_cli("bound", str(tmp_path / "g"))
+    assert res.code == 2 and "ReLU" in res.err
+    assert not (tmp_path / "g" / "analysis" / "bound.json").exists()
+
+
+def test_bound_refuses_learned_attention_and_bad_options(small_models):
+    _, model = load_run(small_models[0])
+    with pytest.raises(Exception, match="even"):
+        bd.bound(model, grid=5)
+    with pytest.raises(Exception, match="harmonics"):
+        bd.bound(model, harmonics=0)
+    cfg = dataclasses.replace(model.cfg, attention_rate=0.0)
+    clock = type(model)(cfg)
+    with pytest.raises(Exception, match="not constant"):
+        bd.bound(clock)
+
+
+def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple:
+    """Per pair (a, b): its delta interval and the true values of the quadrature line and the
+    input-residual line that `_quadrature` and `_first_order` bound on that interval."""
+    f = bd.fit(c)
+    cl = bd._cluster(f, k, h, extra, bd.Ops())
+    p = f.p
+    x = torch.arange(p, dtype=torch.float64)
+    a, b = x[:, None].expand(p, p).reshape(-1), x[None, :].expand(p, p).reshape(-1)
+
+    def waves(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("hn,qh->qn", z, torch.exp(1j * cl.w * t[:, None] * cl.hs)).real
+
+    g = cl.beta + waves(cl.zU, a) + waves(cl.zV, b)  # [pairs, n]
+    h_true = (f.u[:, None, :] + f.v[None, :, :] + f.beta).reshape(p * p, -1)[:, bd._members(f, k)]
+    theta, delta = cl.w * (a + b) / 2, cl.w * (a - b) / 2
+    turns = torch.floor(delta / math.pi)
+    delta, theta = delta - turns * math.pi, theta + turns * math.pi  # delta in [0, pi)
+    j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
+    F = g.abs().to(torch.complex128) @ (cl.zO / 2).T  # [pairs, waves]
+    F[:, 0] -= cl.C * torch.cos(delta).abs() * torch.exp(-2j * theta)
+    quad = F.abs().sum(1)
+    diff = (h_true.abs() - g.abs()).to(torch.complex128)
+    resid = (diff @ (cl.zO / 2).T).abs().sum(1)
+    return cl, j, quad, resid
+
+
+@settings(max_examples=40, deadline=None)
+@given(p=st.sampled_from([7, 11, 13, 17, 23]), n=st.integers(2, 30), noise=st.floats(0, 2),
+       secondary=st.floats(0, 1), bias=st.floats(0, 3), seed=st.integers(0, 10_000),
+       opts=OPTIONS)  # fmt: skip
+def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts):
+    """Stronger than the total: on every delta interval, the quadrature line's bound covers
+    |F - P| and the residual line's bound covers sum_w |sum_i zO_i / 2 (|h_i| - |g_i|)| at
+    every pair whose delta falls in it."""
+    c = pizza_circuit(p, n, noise=noise, secondary=secondary, bias=bias, seed=seed)
+    f = bd.fit(c)
+    grid, h, extra = opts["grid"], opts["harmonics"], opts["extra_outputs"]
+    for k in bd.key_clusters(f):
+        cl, j, quad, resid = _interval_truths(c, k, grid, h, extra)
+        gpart, dpart, _ = bd._quadrature(cl, p, grid, bd.Ops())
+        res = sum(bd._first_order(cl, p, grid, side, bd.Ops()) for side in "UV")
+        tol = 1e-9 * (1 + float(quad.max()))
+        assert (quad <= (gpart + dpart)[j] + tol).all()
+        assert (resid <= res[j] + tol).all()
