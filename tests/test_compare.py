@@ -18,6 +18,7 @@ def test_compare_table(tiny_run):
     assert rows["closed form: pizza"]["size"] == n_key
     assert rows["closed form: pizza"]["fve"] == analysis["fve"]["pizza"]
     assert rows["closed form: pizza + secondary"]["size"] == 5 * n_key
+    assert "compact bound" in rows["closed form: pizza"]["proves"]
     approx = json.loads(run_cli("approx", str(tiny_run), "--json").out)
     assert rows["quadratic approximant"]["accuracy"] == approx["accuracy"]["quadratic"]
     assert all(r["flops"] < full["flops"] for name, r in rows.items()

@@ -105,7 +105,18 @@ def test_zoo_study(tmp_path):
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["n_models"] == 6 and len(data["per_model"]) == 6
-    assert data["frac_nonvacuous_bounds"] is None  # bounds are not implemented yet
+    bounded = [r for r in data["per_model"] if r["nonvacuous_bounds"] is not None]
+    assert bounded  # the ReLU members with key clusters get compact bounds
+    assert data["frac_nonvacuous_bounds"] == sum(r["nonvacuous_bounds"] for r in bounded) / len(
+        bounded
+    )
+    for r in bounded:
+        saved = json.loads((zoo / "runs" / r["name"] / "analysis" / "bound.json").read_text())
+        assert r["max_bound"] == max(c["bound"] for c in saved["clusters"])
+        assert all(c["bound"] >= c["actual"] for c in saved["clusters"])
+        assert r["nonvacuous_bounds"] == (r["max_bound"] < 1)
+        if not r["nonvacuous_bounds"]:
+            assert any("vacuous" in x for x in r["outlier_reasons"])
     evals = {}
     for row in data["per_model"]:
         ev = json.loads(run_cli("eval", str(zoo / "runs" / row["name"]), "--json").out)

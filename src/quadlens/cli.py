@@ -333,7 +333,10 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"  median key frequencies {_fmt(med['n_key_frequencies'], 'g')}, FVE pizza "
         f"{_fmt(med['fve_pizza'])}, clock {_fmt(med['fve_clock'])}, pizza+secondary "
         f"{_fmt(med['fve_pizza_secondary'])}, psi = 2 phi {_fmt(med['frac_psi_2phi'], '.0%')}",
-        "  compact bounds: not computed yet (frac_nonvacuous_bounds is null)",
+        f"  compact bounds non-vacuous on every key cluster: "
+        f"{_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; median over "
+        f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "
+        f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k)",
     ]
     if study["outliers"]:
         lines.append(f"outliers ({len(study['outliers'])}):")

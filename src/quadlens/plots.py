@@ -126,12 +126,13 @@ def secondary_phases(an: Analysis, out: Path) -> list[Path]:
 
 
 STUDY_METRICS = ("fve_pizza", "fve_clock", "fve_pizza_secondary", "frac_psi_2phi",
-                 "n_key_frequencies", "max_quadrature_rel_error")  # fmt: skip
+                 "n_key_frequencies", "max_quadrature_rel_error", "max_bound",
+                 "max_bound_over_actual")  # fmt: skip
 
 
 def study_distributions(study: dict, out: Path) -> list[Path]:
     rows = study["per_model"]
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
+    fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
     for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
         vals = [r[key] for r in rows if r.get(key) is not None]
         ax.hist(vals, bins=min(30, max(5, len(vals) // 3)), color=KEY_COLOR, alpha=0.8)
@@ -148,7 +149,7 @@ def study_sweeps(study: dict, out: Path) -> list[Path]:
     """Each metric against each swept hyperparameter (one point per model, medians joined)."""
     paths: list[Path] = []
     for param in study["sweep"]:
-        fig, axes = plt.subplots(2, 3, figsize=(12, 6.4))
+        fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
         for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
             pts = [(r[param], r[key]) for r in study["per_model"] if r.get(key) is not None]
             if not pts:

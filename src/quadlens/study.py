@@ -5,8 +5,11 @@ pizza+secondary forms, the share of neurons with psi = 2 phi and with a dominant
 the clusters' votes and quadrature errors, and the lens's notes. A member "fits the quadrature
 picture" when the view applies, it is 100% accurate, >= 90% of its live neurons have a dominant
 frequency, >= 90% of key-cluster neurons have psi = 2 phi, and the pizza+secondary form explains
->= 90% of its MLP-logit variance. Bounds (`frac_nonvacuous_bounds`) are not computed yet:
-compact bounds are the next capability (issue "Compact bounds ..."); the field is null.
+>= 90% of its MLP-logit variance. Each applicable ReLU member also gets the compact bounds of
+`quadlens bound` (default grid and waves) with the brute-force actual beside them:
+`bound_over_actual` lists bound / actual per key cluster, `max_bound` is the largest bound (all
+relative to C_k) and `nonvacuous_bounds` says whether every key cluster's bound is < 1;
+`frac_nonvacuous_bounds` is the share of members with bounds for which that holds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
     """The lens on one member (runs in a worker process)."""
     import torch
 
+    from quadlens.bound import bound
     from quadlens.evaluate import evaluate
     from quadlens.lens import analyze
 
@@ -49,8 +53,17 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         "n_key_votes_correct": sum(c.vote_correct for c in key),
         "all_key_votes_correct": bool(key) and all(c.vote_correct for c in key),
         "max_quadrature_rel_error": max((c.quadrature_rel_error for c in key), default=None),
-        "bound_over_actual": None, "nonvacuous_bounds": None, "notes": an.notes,
+        "bound_over_actual": None, "max_bound_over_actual": None, "max_bound": None,
+        "nonvacuous_bounds": None, "notes": an.notes,
     }  # fmt: skip
+    if an.applicable and an.activation == "relu" and key:
+        rep = bound(model)
+        rundir.write_json(run / "analysis" / "bound.json", rundir.finite_json(rep.to_dict()))
+        ratios = [c.ratio for c in rep.clusters if c.ratio is not None]
+        row["bound_over_actual"] = ratios
+        row["max_bound_over_actual"] = max(ratios, default=None)
+        row["max_bound"] = max((c.bound for c in rep.clusters), default=None)
+        row["nonvacuous_bounds"] = rep.all_nonvacuous
     row["fits_quadrature"] = bool(
         an.applicable and ev.accuracy == 1.0 and an.frac_dominant >= FIT_THRESHOLD
         and (an.frac_psi_2phi or 0.0) >= FIT_THRESHOLD
@@ -77,6 +90,9 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
     if fve is not None and fve_floor is not None and fve < fve_floor:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
                        "median - max(3 MAD, 0.05))")  # fmt: skip
+    if row["nonvacuous_bounds"] is False:
+        reasons.append(f"a key cluster's compact bound is vacuous (largest {row['max_bound']:.2f} "
+                       "of C_k)")  # fmt: skip
     return reasons
 
 
@@ -110,6 +126,8 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         if reasons:
             outliers.append({"name": r["name"], "reasons": reasons})
 
+    bounded = [r for r in rows if r["nonvacuous_bounds"] is not None]
+
     def med(key: str) -> float | None:
         vals = [r[key] for r in rows if r[key] is not None]
         return statistics.median(vals) if vals else None
@@ -122,7 +140,9 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
         "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
-        "frac_nonvacuous_bounds": None,
+        "frac_nonvacuous_bounds": (
+            sum(r["nonvacuous_bounds"] for r in bounded) / len(bounded) if bounded else None
+        ),
         "median": {
             k: med(k)
             for k in (
@@ -131,6 +151,8 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
                 "fve_clock",
                 "fve_pizza_secondary",
                 "frac_psi_2phi",
+                "max_bound_over_actual",
+                "max_bound",
             )
         },
         "outliers": outliers,
