@@ -425,6 +425,58 @@ def bound_table(rep: Any, run: Path) -> str:
     return "\n".join(lines)
 
 
+def cmd_certify(args: argparse.Namespace) -> int:
+    from quadlens import plots
+    from quadlens.certify import STRATEGIES, certify, certify_zoo
+
+    target = Path(args.run)
+    strategies = list(STRATEGIES) if args.all_strategies else [args.strategy]
+    if (target / "zoo.json").is_file():
+        progress = not args.quiet and not args.json
+        res = rundir.finite_json(
+            certify_zoo(target, strategies, check=args.check, grid=args.grid, progress=progress)
+        )
+        out = target / "certify"
+        rundir.write_json(out / "certify.json", res)
+        if not args.no_figures and res["per_model"]:
+            plots.certify_pareto(res, out)
+        text = certify_zoo_table(res) + f"\n-> {out / 'certify.json'}"
+        _emit(res, args.json, text)
+        return 0
+    _, model = rundir.load_run(target)
+    certs = [certify(model, s, check=args.check, grid=args.grid) for s in strategies]
+    data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
+    rundir.write_json(target / "analysis" / "certify.json", data)
+    lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
+             " strategy    certified  uncertified  min margin bound   FLOPs   vs brute  seconds"
+             + ("   true acc  sound" if args.check else "")]  # fmt: skip
+    for c in certs:
+        lines.append(
+            f" {c.strategy:10s}  {c.certified_accuracy:8.2%}  {c.n_uncertified:11d}"
+            f"  {c.min_margin_bound:16.3f}  {c.flops:7.3g}  {c.brute_flops / c.flops:7.2f}x"
+            f"  {c.seconds:7.3f}"
+            + (f"   {c.true_accuracy:8.2%}  {'yes' if c.sound else 'NO'}" if args.check else "")
+        )
+    lines += ["", "what each proves:"] + [f"  {c.strategy}: {c.proves}" for c in certs]
+    lines.append(f"-> {target / 'analysis' / 'certify.json'}")
+    _emit(data, args.json, "\n".join(lines))
+    return 0
+
+
+def certify_zoo_table(res: dict[str, Any]) -> str:
+    lines = [
+        f"zoo {res['zoo']}: {res['n_models']} models",
+        "",
+        " strategy    models certified 100%   median certified   median cost vs brute",
+    ]
+    for s, row in res["strategies"].items():
+        r = row["median_cost_ratio"]
+        rel = f"{1 / r:.1f}x fewer FLOPs" if r <= 1 else f"{r:.1f}x more FLOPs"
+        lines.append(f" {s:10s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
+                     f"   {row['median_certified_accuracy']:16.2%}   {r:9.3f} ({rel})")  # fmt: skip
+    return "\n".join(lines)
+
+
 def cmd_masks(args: argparse.Namespace) -> int:
     from quadlens import plots
     from quadlens.masks import analyze_masks
@@ -651,6 +703,19 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--json", action="store_true")
     zs.set_defaults(func=cmd_zoo_study)
 
+    ce = _run_parser(sub, "certify",
+                     "accuracy certificates (proved lower bounds) for a run or every zoo member",
+                     "quadlens certify runs/pizza-seed0 --strategy subcubic --check\n"
+                     "  quadlens certify zoos/pizza --all-strategies --check", cmd_certify)
+    ce.add_argument("--strategy", default="subcubic",
+                    choices=["brute", "subcubic", "cluster", "quadrature"],
+                    help="brute, subcubic (default), cluster or quadrature (docs/certificates.md)")
+    ce.add_argument("--all-strategies", action="store_true", help="run the whole ladder")
+    ce.add_argument("--check", action="store_true",
+                    help="add the brute-force truth (the transformer's forward in float64)")
+    ce.add_argument("--grid", type=int, default=32, help="delta grid of the quadrature strategy")
+    ce.add_argument("--quiet", action="store_true")
+    ce.add_argument("--no-figures", action="store_true")
     bd = _run_parser(sub, "bound",
                      "compact bounds on each key cluster, checked against brute force",
                      "quadlens bound runs/pizza-seed0 --grid 64", cmd_bound)  # fmt: skip

@@ -251,3 +251,24 @@ def bound_figure(report: dict, out: Path) -> list[Path]:
     ax.set_title("compact bound (stacked terms) vs brute force")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, out, "bound")
+
+
+STRATEGY_COLORS = {"brute": "#2c3e50", "subcubic": "#2980b9", "cluster": "#27ae60",
+                   "quadrature": "#c0392b"}  # fmt: skip
+
+
+def certify_pareto(res: dict, out: Path) -> list[Path]:
+    """Certified accuracy against proof cost (counted FLOPs, log scale), one point per model and
+    strategy: the compact-proofs Pareto picture."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, s in enumerate(res["strategies"]):
+        xs = [m["certificates"][i]["flops"] for m in res["per_model"]]
+        ys = [m["certificates"][i]["certified_accuracy"] for m in res["per_model"]]
+        ax.scatter(xs, ys, s=18, alpha=0.7, color=STRATEGY_COLORS.get(s, "gray"), label=s)
+    ax.set_xscale("log")
+    ax.set_xlabel("proof cost (counted FLOPs, log scale)")
+    ax.set_ylabel("certified accuracy (lower bound)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"{res['n_models']} models: certified accuracy vs proof cost")
+    ax.legend(fontsize=8)
+    return _save(fig, out, "pareto")

@@ -1,0 +1,389 @@
+"""Accuracy certificates: proofs that a model outputs (a + b) mod p on given inputs, at a counted
+cost (science.md §5, Gross et al.'s compact proofs).
+
+**What is certified.** "The model" is the exact real-arithmetic function of its stored weights
+(the circuit view: logits(a, b, c) = sum_i ReLU(U[a, i] + V[b, i] + b_in[i]) O[i, c] + D_a[a, c]
++ D_b[b, c] + bias[c]; constant-attention or MLP-only ReLU models). An input (a, b) is
+certified when a proved lower bound on its margin, logit[(a + b) mod p] - max_{c != (a+b) mod p}
+logit[c], is > 0: then the model's argmax is right there. The certified accuracy is the share of
+the p^2 inputs certified: a lower bound on the true accuracy. It is never more than the truth,
+for any weights, including models that are not 100% accurate (the tests check this).
+
+**Rounding.** Everything runs in float64 from the (float32 or float64) weights. M bounds every
+magnitude the evaluation forms: with ||X|| the largest row sum of |X|, |X @ Y| <= ||X|| max|Y|
+entrywise, chained through the circuit (U, V from the embeddings, W_OV and W_in; O from W_out
+and W_U; the direct path; d_mlp neurons each at most (max|U| + max|V| + max|b_in|) max|O|):
+O(parameters). Every computed margin is within
+16 gamma_K M of its exact value (K = d_model + n_heads d_head + d_mlp + p + 64 terms per sum,
+gamma_K = K u / (1 - K u), u = 2^-53; 16 stages of rounding cover the circuit's products, the
+pre-activations, the MLP, the direct path and each strategy's own sums), and the certificates
+subtract twice that.
+
+**Strategies** (the ladder; each documents what it assumes and proves):
+
+- `brute`: every logit of every input, exactly. Cost ~2 p^3 d_mlp.
+- `subcubic`: exact activations A_i(a, b) for every input, but the logit map is split: each
+  output row O[i, :] = mean + its waves at the key frequencies (a rank-(2|K| + 1) part,
+  evaluated as sum_K Re(Z_K(a, b) exp(i w_K c)) with Z_K = sum_i A_i z_iK) + a remainder r_i
+  whose range rho_i = max_c r_i - min_c r_i enters the margin as -sum_i A_i rho_i (A_i >= 0).
+  Exact direct path. Assumes nothing; proves a lower bound per input. Cost
+  ~p^2 d_mlp (4 |K| + 5) + p^3 (4 |K| + 4).
+- `cluster`: as `subcubic`, but each neuron keeps only the wave at its own primary frequency
+  (if that is a key frequency): 4 p^2 d_mlp instead of 4 |K| p^2 d_mlp. Cheaper; the cross-talk
+  of a neuron's output to other key frequencies goes into its remainder, so it certifies less
+  where that cross-talk is large.
+- `quadrature`: the lens and the compact bounds (`quadlens.bound`), no per-neuron work per
+  input for the |x|/2 half: logits = the exact x/2 half (separable: U O / 2 and V O / 2, plus the
+  direct path) + sum_K P_K (the pizza closed forms) + deviations, each key cluster's bounded per
+  delta interval by its compact bound, + the non-key live neurons' |x|/2 half bounded by
+  sum_i H_i / 2 range_c(o_i). The margin loses twice the deviation bounds. Cost: the bounds
+  (linear in p d_mlp) + 2 p^2 d_mlp (the x/2 half) + ~p^3 (4 |K| + 6).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from quadlens import bound as bd
+from quadlens.circuit import Circuit, circuit
+from quadlens.data import all_pairs, labels
+from quadlens.errors import QuadlensError
+from quadlens.evaluate import margins
+from quadlens.model import Model
+
+STRATEGIES = ("brute", "subcubic", "cluster", "quadrature")
+U_ROUND = 2.0**-53
+MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
+
+
+@dataclass
+class Certificate:
+    strategy: str
+    p: int
+    n_inputs: int
+    n_certified: int
+    certified_accuracy: float  # proved lower bound on the accuracy over all p^2 inputs
+    n_uncertified: int
+    uncertified: list[list[int]]  # the first MAX_LISTED uncertified (a, b)
+    min_margin_bound: float  # the smallest proved margin lower bound
+    rounding: float  # subtracted from every margin (2 x the rounding bound)
+    flops: int
+    brute_flops: int  # what `brute` costs on this model, for the ratio
+    seconds: float
+    proves: str
+    true_accuracy: float | None = None  # with check: the float64 transformer forward
+    true_min_margin: float | None = None
+    sound: bool | None = None  # with check: every certified input is truly correct
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Exact:
+    """The circuit in float64 with the model's shape numbers and the rounding allowance."""
+
+    c: Circuit
+    d_model: int
+    d_heads: int
+    slack: float  # 2 x 16 gamma_K M
+
+
+def _check_model(model: Model) -> None:
+    cfg = model.cfg
+    if cfg.activation != "relu":
+        raise QuadlensError(f"activation is {cfg.activation}: certificates are for ReLU models")
+    if not cfg.constant_attention:
+        raise QuadlensError(
+            f"attention is not constant (attention_rate = {cfg.attention_rate:g}): the circuit "
+            "view these certificates read does not exist; train with --attention-rate 1"
+        )
+
+
+def _inf(x: Tensor) -> float:
+    """max row sum of |x| (the infinity norm): bounds |x @ y| entrywise by it times max |y|."""
+    return float(x.abs().sum(-1).max())
+
+
+def _magnitude(model: Model) -> float:
+    """M >= every |logit| and every partial sum the evaluation forms, from norms of the weights
+    (O(parameters)): |A @ B| <= ||A||_inf max |B| entrywise, chained through the circuit."""
+    m = model
+    cfg = m.cfg
+    W_E, W_pos = m.W_E.detach().double(), m.W_pos.detach().double()
+    e0 = _inf(W_E.abs() + W_pos[0].abs())
+    e1 = _inf(W_E.abs() + W_pos[1].abs())
+    if cfg.architecture == "mlp":
+        ra, rb = e0, e1
+    else:
+        heads = zip(m.W_V.detach().double(), m.W_O.detach().double(), strict=True)
+        ov = sum(_inf(v) * _inf(o) for v, o in heads)
+        ra, rb = 0.5 * e0 * ov, e1 * (1 + 0.5 * ov)
+    w_in, w_u = float(m.W_in.detach().abs().max()), float(m.W_U.detach().abs().max())
+    u, v = ra * w_in, rb * w_in
+    o = _inf(m.W_out.detach().double()) * w_u
+    n = cfg.d_mlp
+    return (n * (u + v + float(m.b_in.detach().abs().max())) * o + (ra + rb) * w_u
+            + float(m.b_out.detach().abs().sum()) * w_u)  # fmt: skip
+
+
+def _build_flops(model: Model) -> int:
+    """Building the circuit: W_OV, R_a, R_b, U, V, O, D_a, D_b, b_out W_U (matmul
+    multiply-adds x 2; the transformer's shapes)."""
+    cfg = model.cfg
+    p, n, d = cfg.p, cfg.d_mlp, cfg.d_model
+    hd = cfg.n_heads * cfg.d_head
+    return (2 * d * hd * d + 2 * 2 * p * d * d + 2 * 2 * p * d * n + 2 * n * d * p
+            + 2 * 2 * p * d * p + 2 * d * p)  # fmt: skip
+
+
+def _exact(model: Model, ops: bd.Ops) -> _Exact:
+    cfg = model.cfg
+    with torch.no_grad():
+        c = circuit(copy.deepcopy(model).double().cpu())
+    ops.add(_build_flops(model))
+    M = _magnitude(model)
+    ops.add(2 * _n_params(model))
+    hd = cfg.n_heads * cfg.d_head
+    K = cfg.d_model + hd + cfg.d_mlp + cfg.p + 64
+    gamma = K * U_ROUND / (1 - K * U_ROUND)
+    return _Exact(c, cfg.d_model, hd, 2 * 16 * gamma * M)
+
+
+def _direct(c: Circuit) -> Tensor:
+    p = c.cfg.p
+    return (c.D_a[:, None, :] + c.D_b[None, :, :]).reshape(p * p, p) + c.logit_bias
+
+
+def _activations(c: Circuit, ops: bd.Ops) -> Tensor:
+    p = c.cfg.p
+    pre = (c.U[:, None, :] + c.V[None, :, :] + c.b_in).reshape(p * p, -1)
+    ops.add(3 * pre.numel())
+    return torch.relu(pre)
+
+
+def brute_flops(p: int, n: int) -> int:
+    """Pre-activations and ReLU (3 p^2 n), every neuron into every logit (2 p^3 n), direct path
+    and bias (3 p^3), margins (2 p^3); the circuit build is counted separately."""
+    return 3 * p * p * n + 2 * p**3 * n + 5 * p**3
+
+
+def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
+    c = ex.c
+    p, n = c.cfg.p, c.U.shape[1]
+    A = _activations(c, ops)
+    L = A @ c.O + _direct(c)
+    ops.add(2 * p**3 * n + 3 * p**3)
+    m = margins(L, labels(p))
+    ops.add(2 * p**3)
+    return m
+
+
+def _waves(c: Circuit, f: bd.Fits, freqs: Tensor, own: bool, ops: bd.Ops
+           ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Complex output waves z [n, F] at frequencies `freqs` (each neuron: all of them, or only
+    its own primary frequency when `own`), and each row's remainder range rho [n]."""
+    p, n = c.cfg.p, c.O.shape[0]
+    z = torch.stack([bd._coef(f.XO, int(k), p) for k in freqs], 1)  # [n, F] (f.XO: centred O)
+    if own:
+        z = z * (f.freq[:, None] == freqs[None, :])
+    cc = torch.arange(p, dtype=torch.float64)
+    basis = torch.exp(1j * 2 * math.pi * freqs[:, None] * cc / p)  # [F, p]
+    r = c.O - c.O.mean(1, keepdim=True) - (z @ basis).real
+    rho = r.max(1).values - r.min(1).values
+    ops.add(n * p * (4 * len(freqs) + 4))
+    return z, basis, rho
+
+
+def _lowrank(ex: _Exact, own: bool, ops: bd.Ops) -> Tensor:
+    c = ex.c
+    p, n = c.cfg.p, c.U.shape[1]
+    f = bd.fit(c, ops)
+    keys = bd.key_clusters(f)
+    freqs = torch.tensor(keys, dtype=torch.float64)
+    z, basis, rho = _waves(c, f, freqs, own, ops)
+    A = _activations(c, ops)
+    if own:  # each neuron feeds one wave: 4 flops per (input, neuron)
+        Z = A.to(torch.complex128) @ z  # (the zero entries are not counted)
+        ops.add(4 * p * p * n)
+    else:
+        Z = A.to(torch.complex128) @ z  # [p^2, F]
+        ops.add(4 * p * p * n * len(keys))
+    L = (Z @ basis).real + _direct(c)
+    ops.add(4 * p**3 * len(keys) + 3 * p**3)
+    m = margins(L, labels(p)) - A @ rho
+    ops.add(2 * p**3 + 2 * p * p * n)
+    return m
+
+
+def _quadrature(ex: _Exact, model: Model, ops: bd.Ops, grid: int) -> Tensor:
+    c = ex.c
+    p = c.cfg.p
+    f = bd.fit(c, ops)
+    keys = bd.key_clusters(f)
+    live = f.live
+    # the x/2 half, exact and separable, plus the direct path
+    half = (f.u[:, live] @ c.O[live]) / 2, (f.v[:, live] @ c.O[live]) / 2
+    x = torch.arange(p, dtype=torch.float64)
+    A_, B_ = x[:, None].expand(p, p).reshape(-1), x[None, :].expand(p, p).reshape(-1)
+    L = (half[0][:, None, :] + half[1][None, :, :]).reshape(p * p, p) + _direct(c)
+    ops.add(2 * 2 * p * p * int(live.sum()) + 3 * p**3)
+    dev = torch.zeros(p * p, dtype=torch.float64)
+    for k in keys:
+        cl = bd._cluster(f, k, bd.DEFAULT_HARMONICS, bd.DEFAULT_EXTRA_OUTPUTS, ops)
+        gpart, dpart, _ = bd._quadrature(cl, p, grid, ops)
+        resid = bd._first_order(cl, p, grid, "U", ops) + bd._first_order(cl, p, grid, "V", ops)
+        rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+        rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+        fixed = float(torch.maximum(rp, rn).max())
+        fixed += bd._rounding_factor(cl.n, p, len(cl.fo)) * (
+            float(((cl.zO.abs().sum(0) / 2) * (cl.mag + 3 * (cl.eU.abs().max(0).values
+                                                             + cl.eV.abs().max(0).values))).sum())
+            + float(((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C
+        )  # fmt: skip
+        per = gpart + dpart + resid + fixed  # absolute bound on |T_K - P_K| per delta interval
+        w = cl.w
+        delta = torch.remainder(w * (A_ - B_) / 2, math.pi)
+        j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
+        dev += per[j]
+        L += cl.C * torch.cos(w * (A_ - B_) / 2).abs()[:, None] * torch.cos(
+            w * (A_ + B_)[:, None] - w * x
+        )
+        ops.add(8 * p * p + 4 * p**3 + 7 * p * cl.n)
+    nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
+    o = f.o[nk]
+    other = float(((f.H[nk] / 2) * (o.max(1).values - o.min(1).values)).sum())
+    ops.add(4 * p * int(nk.sum()))
+    m = margins(L, labels(p)) - 2 * dev - other
+    ops.add(2 * p**3 + 3 * p * p)
+    return m
+
+
+PROVES = {
+    "brute": "exact margins of every input (up to the rounding allowance)",
+    "subcubic": "margin >= key-frequency low-rank margin - sum_i A_i range(remainder_i), per input",
+    "cluster": "as subcubic with each neuron's own key-frequency wave only",
+    "quadrature": "margin >= (exact x/2 half + pizza closed forms) margin - 2 x the clusters' "
+    "compact deviation bounds - the non-key neurons' |x|/2 range, per input",
+}
+
+
+def certify(model: Model, strategy: str = "subcubic", check: bool = False,
+            grid: int = bd.DEFAULT_GRID) -> Certificate:  # fmt: skip
+    """Certify `model` with `strategy` (module doc); with check, add the truth beside it."""
+    if strategy not in STRATEGIES:
+        raise QuadlensError(
+            f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
+        )
+    _check_model(model)
+    p, n = model.cfg.p, model.cfg.d_mlp
+    ops = bd.Ops()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        ex = _exact(model, ops)
+        if strategy == "brute":
+            m = _brute(ex, ops)
+        elif strategy == "quadrature":
+            m = _quadrature(ex, model, ops, grid)
+        else:
+            m = _lowrank(ex, strategy == "cluster", ops)
+    m = m - ex.slack
+    seconds = time.perf_counter() - t0
+    ok = m > 0
+    a, b = all_pairs(p)
+    bad = torch.nonzero(~ok).flatten()
+    cert = Certificate(
+        strategy=strategy, p=p, n_inputs=p * p, n_certified=int(ok.sum()),
+        certified_accuracy=float(ok.double().mean()), n_uncertified=len(bad),
+        uncertified=[[int(a[i]), int(b[i])] for i in bad[:MAX_LISTED]],
+        min_margin_bound=float(m.min()), rounding=ex.slack, flops=ops.total,
+        brute_flops=brute_flops(p, n) + _build_flops(model) + 2 * _n_params(model),
+        seconds=seconds,
+        proves=PROVES[strategy],
+    )  # fmt: skip
+    if check:
+        truth = true_margins(model)
+        cert.true_accuracy = float((truth > 0).double().mean())
+        cert.true_min_margin = float(truth.min())
+        cert.sound = bool((truth[ok] > 0).all())
+    return cert
+
+
+def _n_params(model: Model) -> int:
+    return sum(prm.numel() for prm in model.parameters())
+
+
+@torch.no_grad()
+def true_margins(model: Model) -> Tensor:
+    """The margins of the transformer's own forward in float64 on every input (an independent
+    path: no circuit view)."""
+    m64 = copy.deepcopy(model).double().cpu()
+    a, b = all_pairs(model.cfg.p)
+    return margins(m64(a, b), labels(model.cfg.p))
+
+
+def certify_member(zoo: str, run: str, strategies: list[str], check: bool, grid: int
+                   ) -> list[dict[str, Any]]:  # fmt: skip
+    """All strategies on one zoo member (runs in a worker process)."""
+    from pathlib import Path
+
+    from quadlens import rundir
+
+    torch.set_num_threads(1)
+    _, model = rundir.load_run(Path(zoo) / run)
+    return [certify(model, s, check=check, grid=grid).to_dict() for s in strategies]
+
+
+def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int = bd.DEFAULT_GRID,
+                workers: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Every finished member of a zoo under every strategy, with the aggregate table."""
+    import os
+    import statistics
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    from quadlens import rundir
+    from quadlens.zoo import read_manifest
+
+    manifest = read_manifest(zoo)
+    members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
+    bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"certify {zoo.name}")
+    results: list[list[dict[str, Any]]] = []
+    args = ([str(zoo)] * len(members), [m["run"] for m in members],
+            [strategies] * len(members), [check] * len(members), [grid] * len(members))  # fmt: skip
+    if workers > 1 and len(members) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for r in pool.map(certify_member, *args):
+                results.append(r)
+                bar.update(1)
+    else:
+        for r in map(certify_member, *args):
+            results.append(r)
+            bar.update(1)
+    bar.close()
+    per_model = [{"name": m["name"], "certificates": r} for m, r in zip(members, results,
+                                                                        strict=True)]  # fmt: skip
+    summary = {}
+    for i, s in enumerate(strategies):
+        certs = [r[i] for r in results]
+        if not certs:
+            continue
+        full = [c["certified_accuracy"] == 1.0 for c in certs]
+        summary[s] = {
+            "n_certified_100": sum(full),
+            "frac_certified_100": sum(full) / len(certs),
+            "median_certified_accuracy": statistics.median(c["certified_accuracy"] for c in certs),
+            "median_cost_ratio": statistics.median(c["flops"] / c["brute_flops"] for c in certs),
+            "all_sound": all(c["sound"] for c in certs) if check else None,
+        }
+    return {"zoo": str(zoo), "n_models": len(members), "strategies": summary,
+            "per_model": per_model}  # fmt: skip

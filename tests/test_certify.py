@@ -1,0 +1,132 @@
+"""Accuracy certificates: never more than the truth, on accurate and inaccurate models."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from quadlens import certify as ce
+from quadlens.imports import import_zhong
+from quadlens.rundir import load_run
+from quadlens.train import train
+
+from .conftest import run_cli, tiny
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A trained p = 31 model (100%) and a partly trained one (not 100%)."""
+    out = tmp_path_factory.mktemp("cert")
+    res = {}
+    for name, epochs in (("good", 1500), ("partial", 300)):
+        rc = tiny(seed=0, epochs=epochs)
+        rc = dataclasses.replace(rc, model=dataclasses.replace(rc.model, p=31, d_mlp=128))
+        train(rc, out / name, progress=False)
+        res[name] = load_run(out / name)[1]
+    return res
+
+
+def _perturb(model, kind: str, i: int, amount: float, seed: int):
+    m = copy.deepcopy(model)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        if kind == "noise":
+            for prm in m.parameters():
+                prm += amount * prm.std() * torch.randn(prm.shape, generator=gen)
+        elif kind == "flip":
+            m.W_out[i] *= -1
+        elif kind == "scale":
+            m.W_out[i] *= 1 + 30 * amount
+        elif kind == "embed":
+            m.W_E[i % m.cfg.p] *= -1
+    return m
+
+
+def check_sound(model, grid: int = 8) -> list[ce.Certificate]:
+    truth = ce.true_margins(model)
+    certs = []
+    for s in ce.STRATEGIES:
+        c = ce.certify(model, s, check=True, grid=grid)
+        assert c.sound, s
+        assert c.certified_accuracy <= c.true_accuracy == float((truth > 0).double().mean())
+        assert c.n_certified + c.n_uncertified == c.n_inputs
+        certs.append(c)
+    return certs
+
+
+def test_zhong_ladder(zhong_paths):
+    _, model = import_zhong(*zhong_paths)
+    certs = {c.strategy: c for c in check_sound(model, grid=32)}
+    assert certs["brute"].certified_accuracy == 1.0  # min margin 14.3 >> rounding allowance
+    assert certs["brute"].min_margin_bound == pytest.approx(14.296, abs=1e-3)
+    assert certs["subcubic"].certified_accuracy == 1.0
+    assert certs["cluster"].certified_accuracy == 1.0
+    assert certs["subcubic"].flops * 3 < certs["brute"].flops
+
+
+def test_inaccurate_model_is_not_certified_beyond_truth(models):
+    certs = {c.strategy: c for c in check_sound(models["partial"])}
+    assert certs["brute"].true_accuracy < 1.0
+    assert certs["brute"].n_certified <= round(certs["brute"].true_accuracy * 31 * 31)
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed"]), i=st.integers(0, 127),
+       amount=st.floats(0, 1), seed=st.integers(0, 10_000),
+       which=st.sampled_from(["good", "partial"]))  # fmt: skip
+def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which):
+    check_sound(_perturb(models[which], kind, i, amount, seed))
+
+
+def test_brute_flops_match_torch_counter(models):
+    model = models["good"]
+    p, n = model.cfg.p, model.cfg.d_mlp
+    with FlopCounterMode(display=False) as counter:
+        c = ce.certify(model, "brute")
+    assert counter.get_total_flops() == ce._build_flops(model) + 2 * p**3 * n
+    assert c.flops == c.brute_flops
+
+
+def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
+    run = tmp_path / "zhong"
+    assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(run)).code == 0
+    res = run_cli("certify", str(run), "--json", "--check")
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    (cert,) = data["certificates"]
+    assert cert["strategy"] == "subcubic" and cert["sound"] is True
+    assert cert["certified_accuracy"] == 1.0 and cert["n_uncertified"] == 0
+    text = run_cli("certify", str(run), "--all-strategies", "--grid", "8")
+    assert text.code == 0 and all(s in text.out for s in ce.STRATEGIES)
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", "--seeds", "0-1", "--p", "23", "--d-model", "32", "--n-heads",
+                   "4", "--d-head", "8", "--d-mlp", "64", "--epochs", "400", "--lr", "3e-3",
+                   "--out", str(zoo), "--quiet").code == 0  # fmt: skip
+    res = run_cli("certify", str(zoo), "--all-strategies", "--check", "--json", "--grid", "8",
+                  "--quiet")  # fmt: skip
+    assert res.code == 0, res.err
+    data = json.loads(res.out)
+    assert data["n_models"] == 2 and set(data["strategies"]) == set(ce.STRATEGIES)
+    assert all(row["all_sound"] for row in data["strategies"].values())
+    assert (zoo / "certify" / "pareto.png").is_file()
+
+
+def test_certify_errors(tmp_path, models):
+    assert run_cli("certify", str(tmp_path / "nope")).code == 2
+    assert run_cli("synth", "gromov", "--p", "11", "--width", "20", "--out",
+                   str(tmp_path / "g")).code == 0  # fmt: skip
+    res = run_cli("certify", str(tmp_path / "g"))
+    assert res.code == 2 and "ReLU" in res.err
+    res = run_cli("certify", str(tmp_path / "g"), "--strategy", "magic")
+    assert res.code == 2
+    clock = type(models["good"])(dataclasses.replace(models["good"].cfg, attention_rate=0.0))
+    with pytest.raises(Exception, match="not constant"):
+        ce.certify(clock)
