@@ -86,6 +86,32 @@ def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which):
     check_sound(_perturb(models[which], kind, i, amount, seed))
 
 
+def test_tight_case_catches_any_slack_in_the_remainder():
+    """A one-neuron MLP-only model whose output row is a spike: every input has the same logits,
+    no key frequency, and the remainder bound of the low-rank strategies is attained exactly on
+    the inputs whose answer is not the spike, so any missing share of it would over-claim."""
+    from quadlens.config import ModelConfig
+    from quadlens.model import Model
+
+    p = 7
+    cfg = ModelConfig(p=p, d_model=p, n_heads=1, d_head=1, d_mlp=1, architecture="mlp",
+                      combine="sum")  # fmt: skip
+    model = Model(cfg)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.zero_()
+        model.W_E.copy_(torch.eye(p))
+        model.W_in.fill_(1.0)  # pre-activation 2 on every input
+        model.W_U.copy_(torch.eye(p))
+        model.W_out[0, 3] = 1.0  # logits 2 at c = 3, 0 elsewhere
+    truth = ce.true_margins(model)
+    assert set(truth.tolist()) == {2.0, -2.0}
+    for s in ("subcubic", "cluster", "quadrature"):
+        c = ce.certify(model, s, check=True)
+        assert c.sound, s
+        assert c.min_margin_bound == pytest.approx(-2.0, abs=1e-6), s
+
+
 def test_brute_flops_match_torch_counter(models):
     model = models["good"]
     p, n = model.cfg.p, model.cfg.d_mlp

@@ -316,11 +316,13 @@ def _rounding_factor(n: int, p: int, nh: int) -> float:
     return 4 * (N * U_ROUND / (1 - N * U_ROUND) + 32 * U_ROUND)
 
 
-def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops
+def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor] | None = None
                 ) -> tuple[Tensor, Tensor, float]:  # fmt: skip
     """Per delta interval j (max over theta, at the theta where their sum is largest): the
     grid part sum_h max |F_h - [h = 1] P| over the interval's ends, and the part for leaving the
-    chords inside it; and the grid max of |F_1(psi) - F_1(2 phi)|. Absolute (not yet / C)."""
+    chords inside it; and the grid max of |F_1(psi) - F_1(2 phi)|. Absolute (not yet / C).
+    With `per_wave`, also appends [grid, waves]: per interval and output wave j, a bound (max over
+    theta) on |F_j - [j = 0] P| inside it (the certificates weigh each wave by its own factor)."""
     n, C, hs = cl.n, cl.C, cl.hs
     nh, no = len(hs), len(cl.fo)
     G, step = grid + 1, math.pi / grid
@@ -341,6 +343,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops
     ops.add(nh * n * 10 + no * n * 4 + 6 * n + 4 * no + 2)
     best_grid = torch.zeros(grid, dtype=torch.float64)
     best_dev = torch.zeros(grid, dtype=torch.float64)
+    wave_best = torch.zeros(grid, no, dtype=torch.float64)
     angle = 0.0
     T = 2 * p
     chunk = _quad_chunk(p, n, grid)
@@ -371,6 +374,9 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops
         dev = kink @ Bh.T + smooth  # [tc, grid, nh]
         ends = torch.maximum(err[:, :-1], err[:, 1:])
         gpart, dpart = ends.sum(-1), dev.sum(-1)  # [tc, grid]
+        if per_wave is not None:
+            wave_best = torch.maximum(wave_best, (ends + dev).max(0).values)
+            ops.add(2 * tc * grid * no)
         ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 2 * tc * grid * no)
         tot = gpart + dpart
         at = tot.argmax(0)  # worst theta per interval
@@ -379,10 +385,13 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops
         best_grid = torch.where(better, gw, best_grid)
         best_dev = torch.where(better, dw, best_dev)
         ops.add(tc * grid * 2 + 4 * grid)
+    if per_wave is not None:
+        per_wave.append(wave_best)
     return best_grid, best_dev, angle
 
 
-def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops) -> Tensor:
+def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
+                 per_wave: list[Tensor] | None = None) -> Tensor:  # fmt: skip
     """Per delta interval j, a bound (max over the tokens x of this side) on this side's share
     of sum_h |sum_i zO_h,i / 2 (|h_i| - |g_i|)| (the input residual line of the module doc).
 
@@ -393,7 +402,8 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops) -> Tensor
     |g_i| >= (|g_i(d_j)| + |g_i(d_j+1)| - L' step) / 2 with L' = sum_h 2 h |z_other,h| >=
     |dg / dd|. A neuron whose lower bound does not clear |e_i(x)| + max |e_other,i| (so maybe
     |g| < |e| at some pair on the interval) counts with |zO| / 2 |e_i(x)|; every other neuron
-    keeps its sign on the interval and enters the exact signed sum. The two sides classify a
+    keeps its sign on the interval and enters the exact signed sum (with `per_wave`, the bound
+    per interval and output wave is appended too, [grid, waves]). The two sides classify a
     neuron independently; that is sound because a neuron with |g| < |e| at a pair is loose in
     both sweeps, and for the others either treatment bounds its term."""
     own, other, e, e_other = ((cl.zU, cl.zV, cl.eU, cl.eV) if side == "U"
@@ -415,6 +425,7 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops) -> Tensor
     ops.add(nh * G * 4 + nh * p * 4 + nh * p * n * 8 + p * n + 3 * nh * n + 4 * p * n
             + 4 * no * n)  # fmt: skip
     worst = torch.zeros(grid, dtype=torch.float64)
+    wave_worst = torch.zeros(grid, no, dtype=torch.float64)
     chunk = max(1, _CHUNK // (G * max(n, 1) * 2))
     for x0 in range(0, p, chunk):
         sl = slice(x0, x0 + chunk)
@@ -431,7 +442,12 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops) -> Tensor
         free = le @ Bh
         ops.add(xc * grid * (n * no * 6 + 4 * no))
         worst = torch.maximum(worst, (fixed + free).sum(-1).max(0).values)
+        if per_wave is not None:
+            wave_worst = torch.maximum(wave_worst, (fixed + free).max(0).values)
+            ops.add(2 * xc * grid * no)
         ops.add(xc * grid * 2)
+    if per_wave is not None:
+        per_wave.append(wave_worst)
     return worst
 
 
