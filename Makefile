@@ -1,12 +1,14 @@
 # The two commands of the README:
-#   make run    install, then train the paper's pizza model (seed 0) and print its accuracy
-#   make test   install (with the dev, TransformerLens and Ray extras), lint, run the tests
+#   make run    install, then `quadlens reproduce`: train the paper's pizza model (seed 0),
+#               explain it, bound it, certify it and write runs/pizza-seed0/report/index.html
+#   make test   install (with the dev, TransformerLens and Ray extras, and Debian's chromium for
+#               the report's browser test), lint, run the tests
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install install-dev run test lint clean
+.PHONY: install install-dev browser run test lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,12 +20,20 @@ install-dev: $(BIN)/python
 	$(PIP) -e ".[dev,tl,ray]"
 
 run: install
-	$(BIN)/quadlens train --preset pizza --seed 0 --out runs/pizza-seed0 --overwrite
+	$(BIN)/quadlens reproduce --seed 0 --out runs/pizza-seed0
+
+# Debian's chromium and chromedriver for tests/test_report.py (needs root or sudo, as on CI)
+SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || \
+	  $(APT) install -y -qq chromium chromium-driver >/dev/null || \
+	  { $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 clean:

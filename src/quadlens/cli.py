@@ -175,6 +175,7 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from quadlens import plots
     from quadlens.lens import analyze
 
     run = Path(args.run)
@@ -183,7 +184,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     data = rundir.finite_json(an.to_dict())
     rundir.write_json(run / "analysis" / "analysis.json", data)
     if not args.no_figures and an.applicable:
-        _figures(model, an, run / "analysis")
+        plots.lens_figures(model, an, run / "analysis")
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -228,21 +229,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     lines.append(f"-> {run / 'analysis' / 'analysis.json'}")
     print("\n".join(lines))
     return 0
-
-
-def _figures(model: Any, an: Any, out: Path) -> None:
-    from quadlens import plots
-    from quadlens.circuit import circuit
-    from quadlens.lens import logit_maps
-
-    plots.spectrum(an, out)
-    if an.activation != "relu" or not an.key_frequencies:
-        return
-    plots.phase_wheels(an, out)
-    plots.quadrature_picture(an, out)
-    maps = {k: v.numpy() for k, v in logit_maps(circuit(model), an).items()}
-    plots.logit_heatmaps(maps, 0, out)
-    plots.secondary_phases(an, out)
 
 
 def cmd_zoo_train(args: argparse.Namespace) -> int:
@@ -423,6 +409,37 @@ def bound_table(rep: Any, run: Path) -> str:
     lines += [f"note: {n}" for n in rep.notes]
     lines.append(f"-> {run / 'analysis' / 'bound.json'}")
     return "\n".join(lines)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from quadlens.reproduce import reproduce
+
+    res = reproduce(
+        out=Path(args.out) if args.out else None, seed=args.seed,
+        from_run=Path(args.from_run) if args.from_run else None,
+        quiet=args.quiet or args.json, command=args.command_line,
+    )  # fmt: skip
+    lines = [f"{res['run']}: accuracy {_fmt(res['accuracy'], '.2%')}, key frequencies "
+             f"{res['key_frequencies']}"]  # fmt: skip
+    if res["bounds"]:
+        lines.append("bounds (actual -> compact, of C_k): " + ", ".join(
+            f"k={b['freq']}: {b['actual']:.2f} -> {b['bound']:.2f}" for b in res["bounds"]))
+    if res["certified"]:
+        lines.append("certified accuracy: " + ", ".join(
+            f"{k} {v:.1%}" for k, v in res["certified"].items()))
+    lines += [f"note: {n}" for n in res["notes"]]
+    lines.append(f"report: {res['report']}  (total {res['total_seconds']:.0f} s)")
+    _emit(res, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from quadlens.report import build
+
+    page = build(Path(args.run))
+    _emit({"report": str(page), "markdown": str(page.parent / "report.md")}, args.json,
+          f"report: {page}\n        {page.parent / 'report.md'}")  # fmt: skip
+    return 0
 
 
 def cmd_certify(args: argparse.Namespace) -> int:
@@ -703,6 +720,24 @@ def build_parser() -> argparse.ArgumentParser:
     zs.add_argument("--json", action="store_true")
     zs.set_defaults(func=cmd_zoo_study)
 
+    rp = sub.add_parser(
+        "reproduce",
+        help="the main job: train (or load) the pizza model, explain, bound, certify, report",
+        epilog="examples:\n  quadlens reproduce                         # runs/pizza-seed0\n"
+        "  quadlens reproduce --seed 3 --out runs/s3\n"
+        "  quadlens reproduce --from runs/zhong-a       # an existing or imported run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("--out", help="run directory (default runs/pizza-seedSEED); reused if done")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--from", dest="from_run", metavar="RUN",
+                    help="use this existing (trained or imported) run instead of training")
+    rp.add_argument("--quiet", action="store_true")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_reproduce)
+    _run_parser(sub, "report", "build RUN/report (HTML + Markdown) or ZOO/report from saved "
+                "artifacts, without recomputing", "quadlens report runs/pizza-seed0\n"
+                "  quadlens report zoos/pizza", cmd_report)  # fmt: skip
     ce = _run_parser(sub, "certify",
                      "accuracy certificates (proved lower bounds) for a run or every zoo member",
                      "quadlens certify runs/pizza-seed0 --strategy subcubic --check\n"

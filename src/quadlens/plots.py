@@ -272,3 +272,38 @@ def certify_pareto(res: dict, out: Path) -> list[Path]:
     ax.set_title(f"{res['n_models']} models: certified accuracy vs proof cost")
     ax.legend(fontsize=8)
     return _save(fig, out, "pareto")
+
+
+def training_curves(rows: list[dict], out: Path) -> list[Path]:
+    """Loss (log scale) and accuracy against epoch, train and test, with the weight norm."""
+    ep = [r["epoch"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for key, style in (("train", "-"), ("test", "--")):
+        ax1.semilogy(ep, [max(r[f"{key}_loss"], 1e-300) for r in rows], style, label=key)
+        ax2.plot(ep, [r[f"{key}_acc"] for r in rows], style, label=f"{key} accuracy")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("cross-entropy loss")
+    ax1.legend(fontsize=8)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy")
+    norm = ax2.twinx()
+    norm.plot(ep, [r["weight_norm"] for r in rows], color=OTHER_COLOR, lw=1, label="weight norm")
+    norm.set_ylabel("weight norm", color=OTHER_COLOR)
+    ax2.legend(fontsize=8, loc="center right")
+    fig.tight_layout()
+    return _save(fig, out, "training")
+
+
+def lens_figures(model: object, an: Analysis, out: Path) -> None:
+    """All figures of `quadlens analyze` for a model and its analysis."""
+    from quadlens.circuit import circuit
+    from quadlens.lens import logit_maps
+
+    spectrum(an, out)
+    if an.activation != "relu" or not an.key_frequencies:
+        return
+    phase_wheels(an, out)
+    quadrature_picture(an, out)
+    maps = {k: v.numpy() for k, v in logit_maps(circuit(model), an).items()}
+    logit_heatmaps(maps, 0, out)
+    secondary_phases(an, out)

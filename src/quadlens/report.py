@@ -1,0 +1,302 @@
+"""The report: one HTML page (self-contained: figures embedded, works offline from disk) and the
+same content as Markdown, built only from the artifacts a run or zoo already holds
+(config.json, metrics.jsonl, analysis/*.json and figures, study/, certify/). Nothing is
+recomputed; the one figure drawn here, the training curves, is plotted from metrics.jsonl.
+A section whose artifact is missing says which command makes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quadlens import rundir
+from quadlens.errors import QuadlensError
+
+CSS = """
+body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; max-width: 1100px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #c0392b; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #444; max-width: 900px; }
+.missing { color: #999; font-style: italic; } .kv td { text-align: left; }
+"""
+
+
+@dataclass
+class Section:
+    title: str
+    html: list[str] = field(default_factory=list)
+    md: list[str] = field(default_factory=list)
+
+    def text(self, s: str) -> None:
+        self.html.append(f"<p>{html.escape(s)}</p>")
+        self.md.append(s + "\n")
+
+    def missing(self, what: str, command: str) -> None:
+        self.html.append(f'<p class="missing">{html.escape(what)} not computed yet: run '
+                         f"<code>{html.escape(command)}</code>.</p>")  # fmt: skip
+        self.md.append(f"*{what} not computed yet: run `{command}`.*\n")
+
+    def table(self, ident: str, header: list[str], rows: list[list[Any]]) -> None:
+        """A table; with an empty header, a left-aligned key-value table."""
+        h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header)
+        head = f"<thead><tr>{h}</tr></thead>" if any(header) else ""
+        cls = "" if any(header) else ' class="kv"'
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>"
+                       for r in rows)  # fmt: skip
+        self.html.append(f'<table id="{ident}"{cls}>{head}<tbody>{body}</tbody></table>')
+        self.md.append("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+                       + "".join("| " + " | ".join(_fmt(c) for c in r) + " |\n" for r in rows))
+
+    def figure(self, path: Path, caption: str, figdir: Path) -> None:
+        if not path.is_file():
+            self.html.append(f'<p class="missing">figure {path.name} not found</p>')
+            return
+        data = base64.b64encode(path.read_bytes()).decode()
+        self.html.append(f'<figure><img src="data:image/png;base64,{data}" alt="{path.stem}">'
+                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+        figdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, figdir / path.name)
+        self.md.append(f"![{path.stem}](figures/{path.name})\n\n{caption}\n")
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        if x != x:
+            return "-"
+        return f"{x:.3g}" if abs(x) >= 1e4 or (x != 0 and abs(x) < 1e-3) else f"{x:.3f}"
+    return "-" if x is None else str(x)
+
+
+def _load(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise QuadlensError(f"{path}: not valid JSON ({exc}); re-run the command that wrote it")
+
+
+def build(target: Path) -> Path:
+    """Write TARGET/report/index.html and report.md; return the HTML path."""
+    target = Path(target)
+    if (target / "zoo.json").is_file():
+        title, sections = f"quadlens zoo report: {target.name}", _zoo_sections(target)
+    elif (target / rundir.CONFIG).is_file():
+        title, sections = f"quadlens report: {target.name}", _run_sections(target)
+    else:
+        raise QuadlensError(f"{target}: neither a run directory (no {rundir.CONFIG}) nor a zoo "
+                            "(no zoo.json)")  # fmt: skip
+    out = target / "report"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             f"</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]  # fmt: skip
+    md = [f"# {title}\n"]
+    for s in sections:
+        sid = s.title.lower().replace(" ", "-").replace(",", "")
+        parts.append(f'<section id="{sid}"><h2>{html.escape(s.title)}</h2>' + "".join(s.html)
+                     + "</section>")  # fmt: skip
+        md.append(f"\n## {s.title}\n\n" + "\n".join(s.md))
+    parts.append("</body></html>")
+    rundir.write_text(out / "index.html", "".join(parts))
+    rundir.write_text(out / "report.md", "".join(md))
+    return out / "index.html"
+
+
+def _run_sections(run: Path) -> list[Section]:
+    from quadlens import plots
+
+    cfg = _load(run / rundir.CONFIG)
+    ana = run / "analysis"
+    figs = run / "report" / "figures"
+    an, bnd = _load(ana / "analysis.json"), _load(ana / "bound.json")
+    cert, comp = _load(ana / "certify.json"), _load(ana / "compare.json")
+    secs = []
+
+    s = Section("The model")
+    m = cfg["model"]
+    rows = [["vocabulary p", m["p"]], ["d_model / heads x d_head", f"{m['d_model']} / "
+             f"{m['n_heads']} x {m['d_head']}"], ["d_mlp", m["d_mlp"]],
+            ["activation", m["activation"]], ["attention rate (1 = constant: pizza)",
+                                              m["attention_rate"]]]  # fmt: skip
+    if cfg.get("train"):
+        t = cfg["train"]
+        rows += [["preset, seed", f"{cfg.get('preset')}, {t['seed']}"], ["epochs", t["epochs"]],
+                 ["lr, weight decay", f"{t['lr']}, {t['weight_decay']}"]]  # fmt: skip
+    if cfg.get("source"):
+        src = cfg["source"]
+        rows.append(["source", f"{src.get('format', '?')}: {src.get('file', '')}".rstrip(": ")])
+    if an:
+        rows.append(["accuracy on all p^2 inputs", f"{an['accuracy']:.2%}"])
+    s.table("model-table", ["", ""], rows)
+    metrics = run / rundir.METRICS
+    if metrics.is_file() and metrics.stat().st_size:
+        rows_m = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        plots.training_curves(rows_m, ana)
+        s.figure(ana / "training.png",
+                 "Training curves. Train accuracy reaches 100% long before test accuracy: the "
+                 "test curve's late jump is grokking, as weight decay shrinks the memorising "
+                 "solution into the general one (the weight norm falls as it happens).", figs)
+    else:
+        s.text("No training metrics (an imported checkpoint).")
+    secs.append(s)
+
+    s = Section("Key frequencies")
+    if an is None:
+        s.missing("The quadrature lens", f"quadlens analyze {run}")
+    elif not an["applicable"]:
+        s.text("The quadrature view does not apply: " + "; ".join(an["notes"]))
+    else:
+        s.text(f"Key frequencies: {', '.join(map(str, an['key_frequencies']))}. "
+               f"{an['frac_dominant']:.0%} of live neurons have a dominant frequency; "
+               f"{an['n_dead']} neurons are dead.")  # fmt: skip
+        s.figure(ana / "spectrum.png", "Share of the MLP input's power per frequency (red: key "
+                 "frequencies). A handful of frequencies carry almost everything: each neuron "
+                 "reads one of them.", figs)  # fmt: skip
+    secs.append(s)
+
+    if an and an["applicable"]:
+        s = Section("The quadrature picture per cluster")
+        s.table("clusters-table", ["k", "neurons", "C_k", "phase spread (MRL)", "largest gap",
+                                   "psi = 2 phi", "quadrature error", "votes right"],
+                [[c["freq"], c["n_neurons"], c["C_k"], c["mean_resultant_length"],
+                  c["largest_gap"], f"{c['frac_psi_2phi']:.0%}", c["quadrature_rel_error"],
+                  f"{c['vote_frac']:.0%}"] for c in an["clusters"] if c["key"]])  # fmt: skip
+        s.figure(ana / "phase_wheels.png", "Each key cluster's neurons on the circle of their "
+                 "input phase phi (dot size: weight). Phases spread around the whole circle: "
+                 "each neuron is one rectangle of a quadrature rule over phi.", figs)
+        s.figure(ana / "quadrature.png", "The integrand ReLU(cos(x + phi)) cos(2 phi) and the "
+                 "neurons' rectangles under it: their weighted sum approximates the integral "
+                 "that gives the closed form.", figs)  # fmt: skip
+        secs.append(s)
+
+        s = Section("Closed forms and their fit")
+        f = an["fve"]
+        s.text(f"Share of the MLP logits' variance explained: pizza form {_fmt(f['pizza'])}, "
+               f"clock form {_fmt(f['clock'])}, pizza + secondary frequencies "
+               f"{_fmt(f['pizza_secondary'])}.")  # fmt: skip
+        s.figure(ana / "logits.png", "The MLP's logit for c = 0 over all (a, b), beside the "
+                 "pizza and clock closed forms. The pizza form's |cos(w(a-b)/2)| stripes are "
+                 "visible in the real logits, softened toward the clock form.", figs)
+        secs.append(s)
+
+        s = Section("Secondary frequencies")
+        s.figure(ana / "secondary.png", "Each neuron's input component at twice its frequency, "
+                 "with phase near 2 phi + pi: through the linear half of ReLU it cancels part of "
+                 "the pizza form's harmonics, which is why the logits look clock-like.", figs)
+        secs.append(s)
+
+    s = Section("Bounds")
+    if bnd is None:
+        s.missing("The compact bounds", f"quadlens bound {run}")
+    else:
+        s.text("For each key cluster: the largest deviation over all p^3 inputs of its |x|/2 "
+               "contribution from its closed form, by brute force, and a bound proved in time "
+               "linear in p x d_mlp (relative to C_k; docs/bounds.md).")  # fmt: skip
+        s.table("bound-table", ["k", "neurons", "actual (brute)", "bound (compact)", "ratio",
+                                "quadrature", "interp.", "input rem.", "output rem.",
+                                "FLOPs compact", "FLOPs brute", "s compact", "s brute"],
+                [[c["freq"], c["n_neurons"], c["actual"], c["bound"], c["ratio"],
+                  c["terms"]["quadrature"], c["terms"]["interpolation"],
+                  c["terms"]["input_residual"], c["terms"]["output_residual"],
+                  float(c["compact_flops"]), _num(c["brute_flops"]), c["compact_seconds"],
+                  c["brute_seconds"]] for c in bnd["clusters"]])  # fmt: skip
+        s.figure(ana / "bound.png", "The bound's terms stacked per cluster, the brute-force "
+                 "truth as a black tick, and the line above which a bound says nothing.", figs)
+    secs.append(s)
+
+    s = Section("Certificates")
+    if cert is None:
+        s.missing("Accuracy certificates", f"quadlens certify {run} --all-strategies --check")
+    else:
+        s.text("Proved lower bounds on the accuracy over all p^2 inputs, per strategy, with their "
+               "counted cost (docs/certificates.md).")  # fmt: skip
+        s.table("certify-table", ["strategy", "certified accuracy", "min margin bound", "FLOPs",
+                                  "fewer FLOPs than brute", "true accuracy", "sound"],
+                [[c["strategy"], f"{c['certified_accuracy']:.2%}", c["min_margin_bound"],
+                  float(c["flops"]), f"{c['brute_flops'] / c['flops']:.2f}x",
+                  "-" if c["true_accuracy"] is None else f"{c['true_accuracy']:.2%}",
+                  c["sound"]] for c in cert["certificates"]])  # fmt: skip
+    secs.append(s)
+
+    s = Section("Lens comparison")
+    if comp is None:
+        s.missing("The lens comparison", f"quadlens compare {run}")
+    else:
+        s.table("compare-table", ["lens", "numbers", "FLOPs", "FVE", "accuracy", "proves"],
+                [[r["lens"], r["size"], float(r["flops"]), r["fve"],
+                  "-" if r["accuracy"] is None else f"{r['accuracy']:.1%}", r["proves"]]
+                 for r in comp["lenses"]])  # fmt: skip
+    secs.append(s)
+    return secs
+
+
+def _num(x: Any) -> Any:
+    return None if x is None else float(x)
+
+
+def _zoo_sections(zoo: Path) -> list[Section]:
+    study = _load(zoo / "study" / "study.json")
+    cert = _load(zoo / "certify" / "certify.json")
+    figs = zoo / "report" / "figures"
+    secs = []
+    s = Section("The zoo")
+    manifest = _load(zoo / "zoo.json")
+    s.text(f"{len(manifest['members'])} members; sweep: {json.dumps(manifest['sweep'])}.")
+    if study is None:
+        s.missing("The zoo study", f"quadlens zoo study {zoo}")
+        secs.append(s)
+    else:
+        med = study["median"]
+        s.table("zoo-table", ["quantity", "value"], [
+            ["models studied", study["n_models"]],
+            ["100% accurate", study["accuracy_all_100"]],
+            ["fit the quadrature picture", study["n_fit_quadrature"]],
+            ["every key cluster votes right", study["n_all_key_votes_correct"]],
+            ["bounds non-vacuous on every key cluster", _pct(study["frac_nonvacuous_bounds"])],
+            ["median FVE pizza / clock / pizza+secondary",
+             f"{_fmt(med['fve_pizza'])} / {_fmt(med['fve_clock'])} / "
+             f"{_fmt(med['fve_pizza_secondary'])}"],
+            ["median largest bound / actual", med.get("max_bound_over_actual")],
+        ])  # fmt: skip
+        secs.append(s)
+        s = Section("Distributions")
+        s.figure(zoo / "study" / "distributions.png", "Each metric's distribution over the "
+                 "zoo's models: where most seeds sit, and which ones stray.", figs)  # fmt: skip
+        for param in study["sweep"]:
+            s.figure(zoo / "study" / f"sweep_{param}.png", f"Each metric against {param} (one "
+                     "point per model, black line: medians).", figs)  # fmt: skip
+        secs.append(s)
+        s = Section("Outliers")
+        if study["outliers"]:
+            s.table("outliers-table", ["model", "why"],
+                    [[o["name"], "; ".join(o["reasons"])] for o in study["outliers"]])
+        else:
+            s.text("No outliers.")
+        secs.append(s)
+    s = Section("Certificates")
+    if cert is None:
+        s.missing("Zoo certificates", f"quadlens certify {zoo} --all-strategies --check")
+    else:
+        s.table("certify-table", ["strategy", "models certified 100%", "median certified",
+                                  "median FLOPs / brute"],
+                [[k, f"{v['n_certified_100']} ({v['frac_certified_100']:.0%})",
+                  f"{v['median_certified_accuracy']:.2%}", v["median_cost_ratio"]]
+                 for k, v in cert["strategies"].items()])  # fmt: skip
+        s.figure(zoo / "certify" / "pareto.png", "Certified accuracy against proof cost, one "
+                 "point per model and strategy: up and to the left is better.", figs)
+    secs.append(s)
+    return secs
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"

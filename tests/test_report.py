@@ -1,0 +1,91 @@
+"""`quadlens reproduce` and the report, checked in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from quadlens.browser import check_page
+
+from .conftest import run_cli
+
+KEY_TABLES = {"model-table", "clusters-table", "bound-table", "certify-table", "compare-table"}
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory, zhong_paths):  # noqa: ANN001, ANN201
+    """The whole pipeline on the imported Zhong model (`--from`), once."""
+    run = tmp_path_factory.mktemp("repro") / "zhong"
+    assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(run)).code == 0
+    res = run_cli("reproduce", "--from", str(run), "--json")
+    assert res.code == 0, res.err
+    return run, json.loads(res.out)
+
+
+def test_reproduce_writes_every_artifact(reproduced):
+    run, summary = reproduced
+    for name in ("analysis.json", "bound.json", "certify.json", "compare.json", "bound.png",
+                 "spectrum.png", "phase_wheels.png"):  # fmt: skip
+        assert (run / "analysis" / name).is_file(), name
+    assert summary["key_frequencies"] == [3, 15, 17]
+    assert summary["certified"]["brute"] == 1.0 and summary["certified"]["subcubic"] == 1.0
+    assert all(b["bound"] >= b["actual"] for b in summary["bounds"])
+    assert set(summary["stage_seconds"]) == {"train", "analyze", "bound", "certify", "compare",
+                                             "report"}  # fmt: skip
+    assert (run / "report" / "report.md").read_text().count("![") >= 5
+
+
+def test_report_in_headless_chromium(reproduced, tmp_path):
+    run, _ = reproduced
+    shot = tmp_path / "report.png"
+    res = check_page(run / "report" / "index.html", screenshot=shot)
+    assert res["errors"] == []
+    assert res["images"] and all(ok for _, ok in res["images"]), res["images"]
+    assert KEY_TABLES <= set(res["tables"])
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_report_rebuilds_from_artifacts_and_works_offline(reproduced, tmp_path):
+    """`quadlens report` needs only the saved files: copied elsewhere, with the model weights
+    removed, it still builds the same page, and the page embeds its figures."""
+    run, _ = reproduced
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "weights.safetensors").unlink()
+    res = run_cli("report", str(copy), "--json")
+    assert res.code == 0, res.err
+    page = (copy / "report" / "index.html").read_text()
+    assert "data:image/png;base64," in page and 'src="http' not in page
+
+
+def test_report_says_what_is_missing(tiny_run, tmp_path):
+    run = tmp_path / "tiny"
+    shutil.copytree(tiny_run, run)
+    shutil.rmtree(run / "analysis", ignore_errors=True)
+    assert run_cli("report", str(run)).code == 0
+    page = (run / "report" / "index.html").read_text()
+    assert "quadlens bound" in page and "not computed yet" in page
+    res = check_page(run / "report" / "index.html")
+    assert res["errors"] == [] and all(ok for _, ok in res["images"])
+
+
+def test_zoo_report(tmp_path):
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", "--seeds", "0-1", "--p", "23", "--d-model", "32", "--n-heads",
+                   "4", "--d-head", "8", "--d-mlp", "64", "--epochs", "600", "--lr", "3e-3",
+                   "--out", str(zoo), "--quiet").code == 0  # fmt: skip
+    assert run_cli("zoo", "study", str(zoo), "--quiet", "--workers", "1").code == 0
+    assert run_cli("certify", str(zoo), "--all-strategies", "--quiet", "--grid", "8").code == 0
+    assert run_cli("report", str(zoo)).code == 0
+    res = check_page(zoo / "report" / "index.html")
+    assert res["errors"] == [] and all(ok for _, ok in res["images"])
+    assert {"zoo-table", "certify-table"} <= set(res["tables"])
+
+
+def test_reproduce_and_report_errors(tmp_path):
+    assert run_cli("report", str(tmp_path)).code == 2
+    assert run_cli("reproduce", "--from", str(tmp_path / "nope")).code == 2
+    res = run_cli("reproduce", "--from", str(tmp_path), "--out", str(tmp_path / "x"))
+    assert res.code == 2
