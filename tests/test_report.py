@@ -15,7 +15,7 @@ KEY_TABLES = {"model-table", "clusters-table", "bound-table", "certify-table", "
 
 
 @pytest.fixture(scope="module")
-def reproduced(tmp_path_factory, zhong_paths):  # noqa: ANN001, ANN201
+def reproduced(tmp_path_factory, zhong_paths):
     """The whole pipeline on the imported Zhong model (`--from`), once."""
     run = tmp_path_factory.mktemp("repro") / "zhong"
     assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(run)).code == 0
@@ -89,3 +89,17 @@ def test_reproduce_and_report_errors(tmp_path):
     assert run_cli("reproduce", "--from", str(tmp_path / "nope")).code == 2
     res = run_cli("reproduce", "--from", str(tmp_path), "--out", str(tmp_path / "x"))
     assert res.code == 2
+
+
+def test_tutorial_script_runs(tmp_path):
+    """examples/tutorial.py (the tutorial as a script, public API only) runs end to end."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "tutorial.py"
+    res = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path / "t")],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "key frequencies" in res.stdout and "sound: True" in res.stdout
+    assert (tmp_path / "t" / "report" / "index.html").is_file()

@@ -10,6 +10,7 @@ import json
 import math
 import statistics
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -628,8 +629,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quadlens",
         description="Train, explain and prove things about modular-addition MLPs.",
+        epilog="examples:\n"
+        "  quadlens reproduce                       # the main job -> runs/pizza-seed0/report\n"
+        "  quadlens train --preset pizza --seed 1   # then: analyze, bound, certify, report\n"
+        "  quadlens COMMAND --help                  # each command's options and examples\n"
+        "Long commands take --quiet (no progress display); every command that prints numbers\n"
+        "takes --json; -v shows the traceback behind an error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="on an error, also print the traceback")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser(
@@ -836,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except QuadlensError as exc:
+        if args.verbose:
+            traceback.print_exc()
         print(f"quadlens: error: {exc}", file=sys.stderr)
         return 2
 
