@@ -451,6 +451,20 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
     return worst
 
 
+def _output_and_rounding(cl: _Cluster, p: int, ops: Ops) -> tuple[float, float]:
+    """The output-remainder line (c-free: 0 <= |h_i| <= H_i) and the rounding term, absolute."""
+    n, nh, no = cl.n, len(cl.hs), len(cl.fo)
+    rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+    rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+    output = float(torch.maximum(rp, rn).max())
+    ops.add(6 * p * n + 2 * p)
+    S = float((cl.zO.abs().sum(0) / 2 * (cl.mag + 3 * (cl.eU.abs().max(0).values
+                                                         + cl.eV.abs().max(0).values))).sum()
+              + ((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C  # fmt: skip
+    ops.add(5 * p * n + (2 * nh + no) * n + 12 * n)
+    return output, _rounding_factor(n, p, max(nh, no)) * S
+
+
 def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, ops: Ops | None = None
                   ) -> tuple[float, dict[str, float], float, float]:  # fmt: skip
@@ -462,20 +476,11 @@ def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DE
     ops = ops or Ops()
     p = f.p
     cl = _cluster(f, k, harmonics, extra_outputs, ops)
-    n, nh, no = cl.n, len(cl.hs), len(cl.fo)
     gpart, dpart, angle = _quadrature(cl, p, grid, ops)
     resid = _first_order(cl, p, grid, "U", ops) + _first_order(cl, p, grid, "V", ops)
     j = int((gpart + dpart + resid).argmax())  # the bound holds per delta interval: the worst
     ops.add(3 * grid)
-    rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
-    rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
-    output = float(torch.maximum(rp, rn).max())
-    ops.add(6 * p * n + 2 * p)
-    S = float((cl.zO.abs().sum(0) / 2 * (cl.mag + 3 * (cl.eU.abs().max(0).values
-                                                         + cl.eV.abs().max(0).values))).sum()
-              + ((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C  # fmt: skip
-    rounding = _rounding_factor(n, p, max(nh, no)) * S
-    ops.add(5 * p * n + (2 * nh + no) * n + 12 * n)
+    output, rounding = _output_and_rounding(cl, p, ops)
     C = cl.C
     if C <= 0:
         inf = math.inf

@@ -251,14 +251,8 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
         bd._first_order(cl, p, grid, "U", ops, waves)
         bd._first_order(cl, p, grid, "V", ops, waves)
         per_wave = waves[0] + waves[1] + waves[2]  # [grid, waves]: |Z_j| per delta interval
-        rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
-        rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
-        fixed = float(torch.maximum(rp, rn).max())
-        fixed += bd._rounding_factor(cl.n, p, len(cl.fo)) * (
-            float(((cl.zO.abs().sum(0) / 2) * (cl.mag + 3 * (cl.eU.abs().max(0).values
-                                                             + cl.eV.abs().max(0).values))).sum())
-            + float(((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C
-        )  # fmt: skip
+        output, rounding = bd._output_and_rounding(cl, p, ops)
+        fixed = output + rounding  # c-free: moves any margin by at most twice this
         w = cl.w
         delta = torch.remainder(w * (A_ - B_) / 2, math.pi)
         j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
