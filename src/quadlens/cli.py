@@ -323,7 +323,8 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"  compact bounds non-vacuous on every key cluster: "
         f"{_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; median over "
         f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "
-        f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k)",
+        f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k); "
+        f"{study['n_actual_over_1']} models have a key cluster whose actual deviation is >= C_k",
     ]
     if study["outliers"]:
         lines.append(f"outliers ({len(study['outliers'])}):")

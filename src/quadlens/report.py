@@ -269,6 +269,8 @@ def _zoo_sections(zoo: Path) -> list[Section]:
             ["fit the quadrature picture", study["n_fit_quadrature"]],
             ["every key cluster votes right", study["n_all_key_votes_correct"]],
             ["bounds non-vacuous on every key cluster", _pct(study["frac_nonvacuous_bounds"])],
+            ["models with a key cluster >= C_k from its closed form (brute force)",
+             study.get("n_actual_over_1")],
             ["median FVE pizza / clock / pizza+secondary",
              f"{_fmt(med['fve_pizza'])} / {_fmt(med['fve_clock'])} / "
              f"{_fmt(med['fve_pizza_secondary'])}"],

@@ -9,7 +9,9 @@ frequency, >= 90% of key-cluster neurons have psi = 2 phi, and the pizza+seconda
 `quadlens bound` (default grid and waves) with the brute-force actual beside them:
 `bound_over_actual` lists bound / actual per key cluster, `max_bound` is the largest bound (all
 relative to C_k) and `nonvacuous_bounds` says whether every key cluster's bound is < 1;
-`frac_nonvacuous_bounds` is the share of members with bounds for which that holds.
+`frac_nonvacuous_bounds` is the share of members with bounds for which that holds, and
+`n_actual_over_1` counts the members with a key cluster whose brute-force deviation is itself
+>= C_k (there no sound bound can be non-vacuous).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         "all_key_votes_correct": bool(key) and all(c.vote_correct for c in key),
         "max_quadrature_rel_error": max((c.quadrature_rel_error for c in key), default=None),
         "bound_over_actual": None, "max_bound_over_actual": None, "max_bound": None,
-        "nonvacuous_bounds": None, "notes": an.notes,
+        "max_actual": None, "nonvacuous_bounds": None, "notes": an.notes,
     }  # fmt: skip
     if an.applicable and an.activation == "relu" and key:
         rep = bound(model)
@@ -63,6 +65,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         row["bound_over_actual"] = ratios
         row["max_bound_over_actual"] = max(ratios, default=None)
         row["max_bound"] = max((c.bound for c in rep.clusters), default=None)
+        row["max_actual"] = max((c.actual for c in rep.clusters), default=None)
         row["nonvacuous_bounds"] = rep.all_nonvacuous
     row["fits_quadrature"] = bool(
         an.applicable and ev.accuracy == 1.0 and an.frac_dominant >= FIT_THRESHOLD
@@ -91,8 +94,10 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
                        "median - max(3 MAD, 0.05))")  # fmt: skip
     if row["nonvacuous_bounds"] is False:
+        why = ("the cluster itself deviates from its closed form by more than C_k, so no bound "
+               "can be < 1" if row["max_actual"] >= 1 else "the bound is loose")  # fmt: skip
         reasons.append(f"a key cluster's compact bound is vacuous (largest {row['max_bound']:.2f} "
-                       "of C_k)")  # fmt: skip
+                       f"of C_k; largest actual {row['max_actual']:.2f}: {why})")  # fmt: skip
     return reasons
 
 
@@ -140,6 +145,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
         "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
+        "n_actual_over_1": sum(r["max_actual"] is not None and r["max_actual"] >= 1 for r in rows),
         "frac_nonvacuous_bounds": (
             sum(r["nonvacuous_bounds"] for r in bounded) / len(bounded) if bounded else None
         ),
