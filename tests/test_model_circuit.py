@@ -58,47 +58,65 @@ def test_pre_activation_separates_only_for_constant_attention():
         assert (dd.abs().max() < 1e-10) == separable
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "torch"])
 @pytest.mark.parametrize("activation", ["relu", "quadratic"])
-def test_fast_path_gradients_equal_autograd(activation):
+def test_fast_path_gradients_equal_autograd(activation, kernels):
     cfg = ModelConfig(**SMALL, activation=activation)
     model = Model(cfg, seed=5).double()
     _perturb_biases(model)
     split = make_split(cfg.p, 0, 0.7)
     y = labels(cfg.p)[split.train]
     P = {k: getattr(model, k).detach()[None] for k in fastpath.FAST_PARAMS}
-    logits, cache = fastpath.forward(P, split.train, activation)
-    loss, G = fastpath.loss_and_grad(logits, y[None])
-    grads = fastpath.backward(P, cache, G, activation)
+    loss, grads = fastpath.Step(P, split.train[None], y[None], activation, kernels)()
 
     a, b = all_pairs(cfg.p)
-    ref_logits = model(a[split.train], b[split.train])
-    ref_loss = torch.nn.functional.cross_entropy(ref_logits, y)
+    ref_loss = torch.nn.functional.cross_entropy(model(a[split.train], b[split.train]), y)
     ref = torch.autograd.grad(ref_loss, [getattr(model, k) for k in fastpath.FAST_PARAMS])
-    assert torch.allclose(logits[0], ref_logits, atol=1e-10)
     assert abs(float(loss[0]) - float(ref_loss.detach())) < 1e-12
     for name, g in zip(fastpath.FAST_PARAMS, ref, strict=True):
         assert torch.allclose(grads[name][0], g, rtol=1e-9, atol=1e-12), name
 
 
-def test_fast_path_batched_models_equal_separate():
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "torch"])
+def test_fast_path_batched_models_equal_separate(kernels):
     """The leading model axis: two models with their own pairs give their own results."""
     cfg = ModelConfig(**SMALL)
     models = [Model(cfg, seed=s).double() for s in (0, 1)]
     splits = [make_split(cfg.p, s, 0.8) for s in (0, 1)]
     P = {k: torch.stack([getattr(m, k).detach() for m in models]) for k in fastpath.FAST_PARAMS}
-    flat = torch.cat([s.train + i * cfg.p**2 for i, s in enumerate(splits)])
-    y = torch.stack([labels(cfg.p)[s.train] for s in splits])
-    logits, cache = fastpath.forward(P, flat, "relu")
-    _, G = fastpath.loss_and_grad(logits, y)
-    grads = fastpath.backward(P, cache, G, "relu")
-    for i, (m, s) in enumerate(zip(models, splits, strict=True)):
+    pairs = torch.stack([s.train for s in splits])
+    y = labels(cfg.p)[pairs]
+    loss, grads = fastpath.Step(P, pairs, y, "relu", kernels)()
+    for i, m in enumerate(models):
         Pi = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
-        li, ci = fastpath.forward(Pi, s.train, "relu")
-        _, Gi = fastpath.loss_and_grad(li, y[i : i + 1])
-        gi = fastpath.backward(Pi, ci, Gi, "relu")
-        assert torch.allclose(logits[i], li[0], atol=1e-12)
+        li, gi = fastpath.Step(Pi, pairs[i : i + 1], y[i : i + 1], "relu", kernels)()
+        assert abs(float(loss[i]) - float(li[0])) < 1e-12
         for k in fastpath.FAST_PARAMS:
             assert torch.allclose(grads[k][i], gi[k][0], atol=1e-12), k
+
+
+@pytest.mark.parametrize("activation", ["relu", "quadratic"])
+def test_fused_kernels_give_the_bits_of_the_torch_operations(activation):
+    """The CPU kernels do the torch path's (CUDA's) floating-point operations in its order:
+    same loss and gradients bit for bit, in float32, for one model and for a batch of three
+    (each of which also equals its own single-model step)."""
+    cfg = ModelConfig(**SMALL, activation=activation)
+    models = [Model(cfg, seed=s) for s in (3, 4, 5)]
+    for m in models:
+        _perturb_biases(m)
+    P = {k: torch.stack([getattr(m, k).detach() for m in models]) for k in fastpath.FAST_PARAMS}
+    pairs = torch.stack([make_split(cfg.p, s, 0.8).train for s in range(3)])
+    y = labels(cfg.p)[pairs]
+    lk, gk = fastpath.Step(P, pairs, y, activation, kernels=True)()
+    lt, gt = fastpath.Step(P, pairs, y, activation, kernels=False)()
+    assert torch.equal(lk, lt)
+    for k in fastpath.FAST_PARAMS:
+        assert torch.equal(gk[k], gt[k]), k
+    P1 = {k: v[1:2] for k, v in P.items()}
+    l1, g1 = fastpath.Step(P1, pairs[1:2], y[1:2], activation, kernels=True)()
+    assert torch.equal(l1[0], lk[1])
+    for k in fastpath.FAST_PARAMS:
+        assert torch.equal(g1[k][0], gk[k][1]), k
 
 
 def test_init_is_seeded_and_scaled():

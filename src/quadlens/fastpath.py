@@ -8,14 +8,16 @@ training pairs, through the circuit view (science.md §1), and back-propagates b
     U;V = R @ W_in,  D_a;D_b = R @ W_U,  O = W_out @ W_U,  bias = b_out @ W_U
     logits[t] = act(U[a_t] + V[b_t] + b_in) @ O + D_a[a_t] + D_b[b_t] + bias
 
-Costs per step: the pre-activations U[a] + V[b] are gathered and summed in one embedding-bag
-pass (no multiply-adds), and the three N x d_mlp x p matmuls dominate; a general transformer step
-costs ~N d_model (3 d_model + 2 d_mlp) multiply-adds per position instead. Measured on 2 cores
-(p = 59, ~6.5 ms a step): the big matmuls ~3.3 ms, the float64 loss 0.3-0.6 ms, the small
-circuit matmuls forward and back ~1 ms, gathers and scatters ~0.6 ms, AdamW ~0.15 ms; ReLU and
-its backward run in place. Every tensor has a leading model axis S, so the same code trains S
-models of one shape at once (each with its own training pairs); for S = 1 the result is the
-single-run result bit for bit, for S > 1 batched matmuls may round differently.
+Every tensor has a leading model axis S, so one `Step` trains S models of one shape at once,
+each with its own training pairs; for S = 1 the result is the single-run result bit for bit,
+for S > 1 batched matmuls may round differently. The three N x d_mlp x p matmuls dominate; a
+general transformer step costs ~N d_model (3 d_model + 2 d_mlp) multiply-adds per position
+instead. What lies between those matmuls (the pair gather, the ReLU, the direct path, the
+float64 softmax, the ReLU's backward and the sums over the pairs that share a token) runs on
+the CPU as fused one-pass kernels (`_kernels`, Numba) and elsewhere (CUDA) as torch operations.
+The kernels perform the same floating-point operations in the same order, so on the CPU both
+give the same bits (tested); the circuit's own forward and backward (the small matmuls through
+W_E ... W_U) are shared.
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
@@ -31,49 +33,39 @@ from torch import Tensor
 FAST_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 
 
-@dataclass
-class _Cache:
-    E: Tensor  # [S, 2p, d_model]
-    W_OV: Tensor  # [S, d_model, d_model]
-    R: Tensor  # [S, 2p, d_model]
-    O: Tensor  # [S, neuron, p]
-    pre: Tensor  # [S, N, neuron]  (for ReLU, overwritten by the activation in place)
-    hidden: Tensor  # [S, N, neuron]
-    bags: Tensor  # [S*N, 2] rows of [U; V] per pair (see pair_bags)
-
-
-def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:
-    """U[a] + V[b] for every pair: [S, N, k]. `bags` [S*N, 2] holds (s p + a, S p + s p + b),
-    rows of the table [U; V]; one embedding-bag pass writes the result, without materialising
-    the p^2 grid or gathering twice."""
-    S, p, k = U.shape
-    table = torch.cat([U.reshape(S * p, k), V.reshape(S * p, k)])
-    return torch.nn.functional.embedding_bag(bags, table, mode="sum").view(S, -1, k)
-
-
-def _pair_reduce(grad: Tensor, a_idx: Tensor, b_idx: Tensor, p: int) -> tuple[Tensor, Tensor]:
-    """Adjoint of _pair_sum: sums of grad [S, N, k] over the pairs sharing a (for U) and
-    sharing b (for V); a_idx, b_idx are flat (s p + a and s p + b)."""
-    S, _, k = grad.shape
-    flat = grad.reshape(-1, k)
-    dU = torch.zeros(S * p, k, dtype=grad.dtype, device=grad.device).index_add_(0, a_idx, flat)
-    dV = torch.zeros(S * p, k, dtype=grad.dtype, device=grad.device).index_add_(0, b_idx, flat)
-    return dU.view(S, p, k), dV.view(S, p, k)
-
-
 def tr(x: Tensor) -> Tensor:
     """Batched transpose of the last two axes."""
     return x.transpose(-1, -2)
 
 
-def pair_bags(flat_idx: Tensor, S: int, p: int) -> Tensor:
-    """Rows of [U; V] (stacked over models) that each pair flat_idx = s p^2 + a p + b sums."""
-    s, ab = flat_idx // (p * p), flat_idx % (p * p)
-    return torch.stack([s * p + ab // p, S * p + s * p + ab % p], 1)
+@dataclass
+class _Circuit:
+    """The circuit of S models and what its backward pass needs."""
+
+    E: Tensor  # [S, 2p, d_model]
+    Wv: Tensor  # [S, d_model, head*d_head]
+    Wo: Tensor  # [S, head*d_head, d_model]
+    W_OV: Tensor  # [S, d_model, d_model]
+    R: Tensor  # [S, 2p, d_model]
+    UV: Tensor  # [S, 2p, neuron]  U over V
+    D: Tensor  # [S, 2p, p]  D_a over D_b
+    O: Tensor  # [S, neuron, p]
+    bias: Tensor  # [S, 1, p]  b_out @ W_U
 
 
-def forward(P: dict[str, Tensor], flat_idx: Tensor, activation: str) -> tuple[Tensor, _Cache]:
-    """Logits [S, N, p] on the pairs flat_idx (see pair_bags) and the cache for backward."""
+@dataclass
+class _Grads:
+    """Gradients of the loss with respect to the circuit's pieces."""
+
+    dU: Tensor  # [S, p, neuron]
+    dV: Tensor
+    dDa: Tensor  # [S, p, p]
+    dDb: Tensor
+    dO: Tensor  # [S, neuron, p]
+    dbias: Tensor  # [S, p]
+
+
+def circuit(P: dict[str, Tensor]) -> _Circuit:
     W_E, W_pos, W_V, W_O = P["W_E"], P["W_pos"], P["W_V"], P["W_O"]
     S, p, d = W_E.shape
     E = torch.cat([W_E + W_pos[:, 0:1], W_E + W_pos[:, 1:2]], 1)  # [S, 2p, d]
@@ -82,53 +74,160 @@ def forward(P: dict[str, Tensor], flat_idx: Tensor, activation: str) -> tuple[Te
     W_OV = Wv @ Wo
     R = 0.5 * (E @ W_OV)
     R[:, p:] += E[:, p:]  # token b also reaches position 1 through the residual stream
-    UV = R @ P["W_in"]  # [S, 2p, neuron]
-    D = R @ P["W_U"]  # [S, 2p, p]
-    O = P["W_out"] @ P["W_U"]  # [S, neuron, p]
-    bags = pair_bags(flat_idx, S, p)
-    pre = _pair_sum(UV[:, :p] + P["b_in"][:, None], UV[:, p:], bags)
-    hidden = pre.relu_() if activation == "relu" else pre * pre
-    # (O^T hidden^T)^T is the same product; MKL runs this orientation ~15% faster here
-    logits = tr(tr(O) @ tr(hidden)) + _pair_sum(D[:, :p], D[:, p:], bags)
-    logits += P["b_out"][:, None, :] @ P["W_U"]  # [S, 1, p]
-    return logits, _Cache(E, W_OV, R, O, pre, hidden, bags)
+    bias = P["b_out"][:, None, :] @ P["W_U"]
+    return _Circuit(E, Wv, Wo, W_OV, R, R @ P["W_in"], R @ P["W_U"], P["W_out"] @ P["W_U"], bias)
 
 
-def backward(P: dict[str, Tensor], c: _Cache, G: Tensor, activation: str) -> dict[str, Tensor]:
-    """Gradients of the loss for every name in FAST_PARAMS, given G = dloss/dlogits [S, N, p]."""
+def circuit_backward(P: dict[str, Tensor], c: _Circuit, d: _Grads) -> dict[str, Tensor]:
+    """Gradients of every name in FAST_PARAMS from those of the circuit's pieces."""
     W_in, W_U, W_out = P["W_in"], P["W_U"], P["W_out"]
-    S, p, d = P["W_E"].shape
+    S, p, dm = P["W_E"].shape
     g: dict[str, Tensor] = {}
-    dO = tr(tr(G) @ c.hidden)  # [S, neuron, p]; this order is ~30% faster on CPU
-    dh = G @ tr(c.O)  # [S, N, neuron]
-    if activation == "relu":  # in place: dh is not needed again
-        dpre = torch.ops.aten.threshold_backward.grad_input(dh, c.hidden, 0.0, grad_input=dh)
-    else:
-        dpre = dh.mul_(c.pre).mul_(2.0)
-    a_idx, b_idx = c.bags[:, 0], c.bags[:, 1] - S * p  # s p + a, s p + b
-    dU, dV = _pair_reduce(dpre, a_idx, b_idx, p)
-    dDa, dDb = _pair_reduce(G, a_idx, b_idx, p)
-    dlb = G.sum(1)  # [S, p]
-    dUV = torch.cat([dU, dV], 1)  # [S, 2p, neuron]
-    dD = torch.cat([dDa, dDb], 1)  # [S, 2p, p]
+    dUV = torch.cat([d.dU, d.dV], 1)  # [S, 2p, neuron]
+    dD = torch.cat([d.dDa, d.dDb], 1)  # [S, 2p, p]
     dR = dUV @ tr(W_in) + dD @ tr(W_U)  # [S, 2p, d]
     g["W_in"] = tr(c.R) @ dUV
-    g["b_in"] = dU.sum(1)
-    g["W_U"] = tr(c.R) @ dD + tr(W_out) @ dO + P["b_out"][:, :, None] * dlb[:, None, :]
-    g["W_out"] = dO @ tr(W_U)
-    g["b_out"] = (W_U * dlb[:, None, :]).sum(-1)  # (not a matvec: same bits for any S)
+    g["b_in"] = d.dU.sum(1)
+    g["W_U"] = tr(c.R) @ dD + tr(W_out) @ d.dO + P["b_out"][:, :, None] * d.dbias[:, None, :]
+    g["W_out"] = d.dO @ tr(W_U)
+    g["b_out"] = (W_U * d.dbias[:, None, :]).sum(-1)  # (not a matvec: same bits for any S)
     dT = 0.5 * dR
     dE = dT @ tr(c.W_OV)
     dE[:, p:] += dR[:, p:]
     dW_OV = tr(c.E) @ dT  # [S, d, d]
     h, e = P["W_V"].shape[1], P["W_V"].shape[3]
-    Wv = P["W_V"].permute(0, 2, 1, 3).reshape(S, d, h * e)
-    Wo = P["W_O"].reshape(S, h * e, d)
-    g["W_V"] = (dW_OV @ tr(Wo)).reshape(S, d, h, e).permute(0, 2, 1, 3)
-    g["W_O"] = (tr(Wv) @ dW_OV).reshape(S, h, e, d)
+    g["W_V"] = (dW_OV @ tr(c.Wo)).reshape(S, dm, h, e).permute(0, 2, 1, 3)
+    g["W_O"] = (tr(c.Wv) @ dW_OV).reshape(S, h, e, dm)
     g["W_E"] = dE[:, :p] + dE[:, p:]
     g["W_pos"] = torch.stack([dE[:, :p].sum(1), dE[:, p:].sum(1)], 1)
     return g
+
+
+class Step:
+    """Loss and gradients of S stacked models on their training pairs.
+
+    P holds the parameters [S, ...] (read afresh on every call); `pairs` [S, N] are the flat
+    indices a p + b of each model's training pairs and `y` [S, N] their labels. `kernels`
+    chooses the fused CPU kernels (the default on the CPU) or torch operations (elsewhere)."""
+
+    def __init__(self, P: dict[str, Tensor], pairs: Tensor, y: Tensor, activation: str,
+                 kernels: bool | None = None) -> None:  # fmt: skip
+        if activation not in ("relu", "quadratic"):
+            raise ValueError(f"the fast path handles relu and quadratic, not {activation!r}")
+        self.P, self.activation, self.y = P, activation, y
+        S, p, _ = P["W_E"].shape
+        self.S, self.p, self.N, self.H = S, p, pairs.shape[1], P["W_in"].shape[-1]
+        on_cpu = P["W_E"].device.type == "cpu"
+        self.kernels = on_cpu if kernels is None else kernels
+        if self.kernels and not on_cpu:
+            raise ValueError("the fused kernels run on the CPU only")
+        self.a, self.b = pairs // p, pairs % p
+        if self.kernels:
+            self._setup_kernels(P["W_E"].dtype)
+        else:  # rows of [U; V] stacked over models that each pair sums (embedding bags)
+            s = torch.arange(S, device=pairs.device)[:, None]
+            self.bags = torch.stack([s * p + self.a, S * p + s * p + self.b], -1).reshape(-1, 2)
+
+    def __call__(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """(mean cross-entropy per model [S] (log-softmax in float64), gradients by name)."""
+        c = circuit(self.P)
+        loss, d = self._middle_kernels(c) if self.kernels else self._middle_torch(c)
+        return loss, circuit_backward(self.P, c, d)
+
+    def _middle_torch(self, c: _Circuit) -> tuple[Tensor, _Grads]:
+        p, relu = self.p, self.activation == "relu"
+        pre = _pair_sum(c.UV[:, :p] + self.P["b_in"][:, None], c.UV[:, p:], self.bags)
+        hidden = pre.relu_() if relu else pre * pre
+        # (O^T hidden^T)^T is the same product; MKL runs this orientation ~15% faster here
+        logits = tr(tr(c.O) @ tr(hidden)) + _pair_sum(c.D[:, :p], c.D[:, p:], self.bags)
+        logits += c.bias
+        loss, G = loss_and_grad(logits, self.y)
+        dO = tr(tr(G) @ hidden)  # [S, neuron, p]; this order is ~30% faster on the CPU
+        dh = G @ tr(c.O)  # [S, N, neuron]
+        if relu:  # in place: dh is not needed again
+            dpre = torch.ops.aten.threshold_backward.grad_input(dh, hidden, 0.0, grad_input=dh)
+        else:
+            dpre = dh.mul_(pre).mul_(2.0)
+        dU, dV = _pair_reduce(dpre, self.bags, p)
+        dDa, dDb = _pair_reduce(G, self.bags, p)
+        return loss, _Grads(dU, dV, dDa, dDb, dO, G.sum(1))
+
+    def _setup_kernels(self, dtype: torch.dtype) -> None:
+        import numba
+
+        from quadlens import _kernels  # Numba compiles (or loads its cache) on first use
+
+        # as many threads as torch uses (Ray workers and OMP_NUM_THREADS limit torch's)
+        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        N, H, p = self.N, self.H, self.p
+        self._k = _kernels
+        self._idx = [tuple(x[s : s + 1].numpy() for x in (self.a, self.b, self.y))
+                     for s in range(self.S)]  # fmt: skip
+        # One model at a time goes through the pairs (its N x d_mlp tensors stay in the cache),
+        # in fixed buffers (fresh multi-megabyte blocks every step would cost page faults).
+        self.h = torch.empty(1, N, H, dtype=dtype)
+        self.pre = torch.empty_like(self.h) if self.activation == "quadratic" else self.h
+        self.dh = torch.empty_like(self.h)
+        self.mlp_t = torch.empty(1, p, N, dtype=dtype)
+        # z and G [1, N, p] are laid out [1, p, N] (transposed views), as the torch path's
+        # logits come out of the matmul: torch's sums over them then add in the same order
+        self.z = tr(torch.empty(1, p, N, dtype=torch.float64))
+        self.z_label = torch.empty(1, N, dtype=torch.float64)
+        self.G = tr(torch.empty(1, p, N, dtype=dtype))
+
+    def _middle_kernels(self, c: _Circuit) -> tuple[Tensor, _Grads]:
+        S, p, H, dtype = self.S, self.p, self.H, c.O.dtype
+        Ub = c.UV[:, :p] + self.P["b_in"][:, None]
+        loss = torch.empty(S, dtype=torch.float64)
+        dO_t = torch.empty(S, p, H, dtype=dtype)  # dO [S, neuron, p] as the torch path lays it out
+        d = _Grads(*(torch.empty(S, p, k, dtype=dtype) for k in (H, H, p, p)),
+                   dO=tr(dO_t), dbias=torch.empty(S, p, dtype=dtype))  # fmt: skip
+        for s in range(S):
+            one = slice(s, s + 1)
+            loss[s] = self._pairs_one(s, Ub[one], c.UV[one, p:], c.D[one], c.O[one],
+                                      c.bias[one, 0], dO_t[one], d, one)  # fmt: skip
+        return loss, d
+
+    def _pairs_one(self, s: int, Ub: Tensor, V: Tensor, D: Tensor, O: Tensor, bias: Tensor,
+                   dO_t: Tensor, d: _Grads, one: slice) -> Tensor:  # fmt: skip
+        """Model s through its pairs (every tensor [1, ...]): returns its loss and writes its
+        slices of the gradients d."""
+        k, (a, b, y), sq = self._k, self._idx[s], self.activation == "quadratic"
+        k.hidden(Ub.numpy(), V.numpy(), a, b, self.pre.numpy(), self.h.numpy(), sq)
+        mlp = tr(torch.bmm(tr(O), tr(self.h), out=self.mlp_t))  # orientation: see torch path
+        k.shifted_logits(mlp.numpy(), D.numpy(), bias.numpy(), a, b, y, self.z.numpy(),
+                         self.z_label.numpy())  # fmt: skip
+        e = self.z.exp_()  # torch's vectorised exp, in place
+        total = e.sum(-1)
+        G = self.G
+        k.softmax_grad(e.numpy(), total.numpy(), y, G.numpy())
+        torch.bmm(tr(G), self.h, out=dO_t)
+        d.dbias[one] = G.sum(1)
+        dh = torch.bmm(G, tr(O), out=self.dh)
+        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dU[one].numpy(),
+                    d.dV[one].numpy(), sq)  # fmt: skip
+        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dDa[one].numpy(), d.dDb[one].numpy())
+        return (total.log() - self.z_label).mean(-1)[0]
+
+
+def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:
+    """U[a] + V[b] for every pair: [S, N, k], in one embedding-bag pass over the table [U; V]
+    (without materialising the p^2 grid or gathering twice)."""
+    S, p, k = U.shape
+    table = torch.cat([U.reshape(S * p, k), V.reshape(S * p, k)])
+    return torch.nn.functional.embedding_bag(bags, table, mode="sum").view(S, -1, k)
+
+
+def _pair_reduce(grad: Tensor, bags: Tensor, p: int) -> tuple[Tensor, Tensor]:
+    """Adjoint of _pair_sum: sums of grad [S, N, k] over the pairs sharing a (for U) and
+    sharing b (for V), added in pair order from zero."""
+    S, _, k = grad.shape
+    flat = grad.reshape(-1, k)
+    out = []
+    for idx in (bags[:, 0], bags[:, 1] - S * p):  # s p + a, s p + b
+        zeros = torch.zeros(S * p, k, dtype=grad.dtype, device=grad.device)
+        out.append(zeros.index_add_(0, idx, flat).view(S, p, k))
+    return out[0], out[1]
 
 
 def loss_and_grad(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:

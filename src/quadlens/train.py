@@ -112,8 +112,8 @@ class _BatchStepper:
             for s, m in enumerate(members):
                 for k in fastpath.FAST_PARAMS:
                     getattr(m.model, k).data = self.P[k][s]  # the model now views the stack
-            self.flat = torch.cat([m.train_idx + s * p * p for s, m in enumerate(members)])
-            self.y = torch.stack([y[m.train_idx] for m in members])
+            pairs = torch.stack([m.train_idx for m in members])
+            self.step = fastpath.Step(self.P, pairs, y[pairs], members[0].cfg.model.activation)
         else:
             a, b = all_pairs(p)
             self.inputs = [(a[m.train_idx].to(y.device), b[m.train_idx].to(y.device),
@@ -121,10 +121,7 @@ class _BatchStepper:
 
     def __call__(self) -> list[float]:
         if self.fast:
-            act = self.members[0].cfg.model.activation
-            logits, cache = fastpath.forward(self.P, self.flat, act)
-            loss, G = fastpath.loss_and_grad(logits, self.y)
-            grads = fastpath.backward(self.P, cache, G, act)
+            loss, grads = self.step()
             for s, m in enumerate(self.members):
                 for k in fastpath.FAST_PARAMS:
                     getattr(m.model, k).grad = grads[k][s]
