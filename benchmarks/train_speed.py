@@ -10,6 +10,12 @@ Reported: seconds per epoch of each (median of timed blocks), their ratio, the t
 10,000-epoch quadlens run (the issue's target: under 60 s), and the achieved fraction of the
 machine's measured matmul throughput (matmul FLOPs of one step counted by torch's
 FlopCounterMode, divided by time per step, over the best GFLOP/s of a large float32 matmul).
+Beside them, quadlens's fast path with torch operations instead of its fused CPU kernels (the
+same bits; what runs on CUDA) shows what the kernels buy.
+
+The shared machines this runs on change speed by up to ~1.7x for minutes at a time (host
+contention), so the three loops are timed in interleaved blocks (one block of each per round)
+and the speed-up is the median over rounds of the ratio within a round.
 
     python -m benchmarks.train_speed            # full: includes the 10,000-epoch run
     python -m benchmarks.train_speed --quick    # per-epoch rates only
@@ -35,17 +41,20 @@ from quadlens.data import all_pairs, labels, make_split
 from quadlens.train import step_function, train
 
 
-def time_steps(step, n_blocks: int, block: int) -> float:
-    """Median seconds per step over `n_blocks` blocks of `block` steps (after a warm-up)."""
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(n_blocks):
-        t = time.perf_counter()
-        for _ in range(block):
+def time_interleaved(steps: dict, blocks: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds per step of each step function, one timed block of each per round (after a
+    warm-up): {name: [seconds per step in round r]}."""
+    for step in steps.values():
+        for _ in range(3):
             step()
-        times.append((time.perf_counter() - t) / block)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t = time.perf_counter()
+            for _ in range(blocks[name]):
+                step()
+            times[name].append((time.perf_counter() - t) / blocks[name])
+    return times
 
 
 def count_flops(step) -> int:
@@ -54,8 +63,8 @@ def count_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def quadlens_step(cfg):
-    return step_function([cfg])
+def quadlens_step(cfg, kernels=None):
+    return step_function([cfg], kernels=kernels)
 
 
 def transformerlens_step(cfg):
@@ -110,15 +119,20 @@ def transformerlens_step(cfg):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the full 10,000-epoch run")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
     ap.add_argument("--out", default="benchmarks/out/train_speed.json")
     args = ap.parse_args()
     tune_allocator()
     cfg = preset("pizza")
     peak = matmul_peak_gflops()
-    q_step, t_step = quadlens_step(cfg), transformerlens_step(cfg)
-    q_flops, t_flops = count_flops(q_step), count_flops(t_step)
-    q_sec = time_steps(q_step, n_blocks=5, block=200)
-    t_sec = time_steps(t_step, n_blocks=5, block=20)
+    steps = {"quadlens": quadlens_step(cfg), "torch_ops": quadlens_step(cfg, kernels=False),
+             "transformerlens": transformerlens_step(cfg)}  # fmt: skip
+    flops = {name: count_flops(step) for name, step in steps.items()}
+    times = time_interleaved(steps, {"quadlens": 100, "torch_ops": 100, "transformerlens": 10},
+                             rounds=args.rounds)  # fmt: skip
+    sec = {name: statistics.median(ts) for name, ts in times.items()}
+    ratio = [t / q for t, q in zip(times["transformerlens"], times["quadlens"], strict=True)]
+    kern = [t / q for t, q in zip(times["torch_ops"], times["quadlens"], strict=True)]
     result = {
         "machine": {
             "platform": platform.platform(),
@@ -126,19 +140,26 @@ def main() -> None:
             "torch": torch.__version__,
             "matmul_peak_gflops": round(peak, 1),
         },
-        "quadlens_ms_per_epoch": round(q_sec * 1e3, 3),
-        "transformerlens_ms_per_epoch": round(t_sec * 1e3, 3),
-        "speedup": round(t_sec / q_sec, 2),
-        "quadlens_matmul_gflop_per_epoch": round(q_flops / 1e9, 4),
-        "transformerlens_matmul_gflop_per_epoch": round(t_flops / 1e9, 4),
-        "quadlens_fraction_of_matmul_peak": round(q_flops / q_sec / 1e9 / peak, 3),
-        "transformerlens_fraction_of_matmul_peak": round(t_flops / t_sec / 1e9 / peak, 3),
-    }
+        "rounds": args.rounds,
+        "quadlens_ms_per_epoch": round(sec["quadlens"] * 1e3, 3),
+        "quadlens_torch_ops_ms_per_epoch": round(sec["torch_ops"] * 1e3, 3),
+        "transformerlens_ms_per_epoch": round(sec["transformerlens"] * 1e3, 3),
+        "speedup": round(statistics.median(ratio), 2),
+        "speedup_range": [round(min(ratio), 2), round(max(ratio), 2)],
+        "kernels_over_torch_ops": round(statistics.median(kern), 2),
+        "quadlens_matmul_gflop_per_epoch": round(flops["quadlens"] / 1e9, 4),
+        "transformerlens_matmul_gflop_per_epoch": round(flops["transformerlens"] / 1e9, 4),
+        "quadlens_fraction_of_matmul_peak":
+            round(flops["quadlens"] / sec["quadlens"] / 1e9 / peak, 3),
+        "transformerlens_fraction_of_matmul_peak":
+            round(flops["transformerlens"] / sec["transformerlens"] / 1e9 / peak, 3),
+    }  # fmt: skip
     if not args.quick:
         res = train(cfg, None, device="cpu", progress=False)
         result["full_run_seconds"] = round(res.seconds, 1)
         result["full_run_accuracy"] = res.eval.accuracy
-        result["transformerlens_full_run_seconds_estimated"] = round(t_sec * cfg.train.epochs, 0)
+        result["transformerlens_full_run_seconds_estimated"] = round(
+            sec["transformerlens"] * cfg.train.epochs, 0)
     print(json.dumps(result, indent=2))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

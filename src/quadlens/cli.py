@@ -264,6 +264,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
             resume=args.resume, progress=not args.quiet and not args.json,
             command=args.command_line, backend=args.backend, address=args.address,
+            workers=args.workers,
         )  # fmt: skip
     except KeyboardInterrupt:
         print(f"quadlens: interrupted; finished models are kept. Continue with the same command "
@@ -711,6 +712,10 @@ def build_parser() -> argparse.ArgumentParser:
     zt.add_argument(
         "--address", default=None, help="Ray cluster address (default: start a local Ray instance)"
     )
+    zt.add_argument("--workers", type=int, default=None,
+                    help="local backend: training processes, one thread each (default: one per "
+                    "core on the CPU, 1 on a GPU; 1 trains in this process with every core)",
+                    )  # fmt: skip
     zt.add_argument("--overwrite", action="store_true")
     zt.add_argument("--resume", action="store_true", help="continue an interrupted zoo")
     zt.add_argument("--quiet", action="store_true")

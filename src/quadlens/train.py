@@ -100,7 +100,8 @@ class _BatchStepper:
     single run would (the tests compare). Otherwise each member runs autograd on the plain
     forward in turn."""
 
-    def __init__(self, members: list[_Member], y: torch.Tensor) -> None:
+    def __init__(self, members: list[_Member], y: torch.Tensor,
+                 kernels: bool | None = None) -> None:  # fmt: skip
         self.members = members
         self.fast = all(uses_fast_path(m.model) for m in members)
         p = members[0].cfg.model.p
@@ -113,7 +114,8 @@ class _BatchStepper:
                 for k in fastpath.FAST_PARAMS:
                     getattr(m.model, k).data = self.P[k][s]  # the model now views the stack
             pairs = torch.stack([m.train_idx for m in members])
-            self.step = fastpath.Step(self.P, pairs, y[pairs], members[0].cfg.model.activation)
+            act = members[0].cfg.model.activation
+            self.step = fastpath.Step(self.P, pairs, y[pairs], act, kernels)
         else:
             a, b = all_pairs(p)
             self.inputs = [(a[m.train_idx].to(y.device), b[m.train_idx].to(y.device),
@@ -220,9 +222,12 @@ def train(
         bar.close()
 
 
-def step_function(cfgs: list[RunConfig], device: str = "cpu") -> Callable[[], None]:
+def step_function(cfgs: list[RunConfig], device: str = "cpu",
+                  kernels: bool | None = None) -> Callable[[], None]:  # fmt: skip
     """One training step (forward, backward, AdamW) of fresh models of these configs, as a
-    callable, for benchmarks and FLOP counts. Each call advances the models by one epoch."""
+    callable, for benchmarks and FLOP counts. Each call advances the models by one epoch.
+    `kernels` chooses the fast path's fused CPU kernels or its torch operations (default:
+    the kernels on the CPU)."""
     dev = resolve_device(device)
     y = labels(cfgs[0].model.p).to(dev)
     members = []
@@ -232,7 +237,7 @@ def step_function(cfgs: list[RunConfig], device: str = "cpu") -> Callable[[], No
         split = make_split(cfg.model.p, cfg.train.seed, cfg.train.train_frac)
         members.append(_Member(cfg, None, model, make_optimizer(model, cfg),
                                split.train.to(dev), split.train_mask.to(dev)))  # fmt: skip
-    stepper = _BatchStepper(members, y)
+    stepper = _BatchStepper(members, y, kernels)
     state = {"step": 0}
 
     def step() -> None:

@@ -8,12 +8,24 @@ Members are trained in batches of models with equal shapes and cadence (`train.b
 An interrupted zoo continues with `resume=True`: finished members are untouched, members with a
 checkpoint continue from it, the rest start. A batch of one is bit-identical to `quadlens train`
 with the same options; larger batches agree to float rounding per step (see `train_batch`).
+
+On the CPU the local backend runs `workers` single-threaded processes side by side (default:
+one per core), each training one batch at a time: a step of these small models spends part of
+its time in thread synchronisation, so W one-thread processes train more models per hour than
+one W-thread process (benchmarks/README.md). A member's bits do not depend on the number of
+threads it ran with (tested).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +36,7 @@ from quadlens import rundir
 from quadlens.config import RunConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import EvalResult
-from quadlens.train import batch_key, train_batch
+from quadlens.train import batch_key, resolve_device, train_batch
 
 MANIFEST = "zoo.json"
 
@@ -129,15 +141,19 @@ def train_zoo(
     command: list[str] | None = None,
     backend: str = "local",
     address: str | None = None,
+    workers: int | None = None,
 ) -> list[tuple[Member, EvalResult | None]]:
     """Train every member not yet finished. Returns (member, its evaluation, or None if it was
-    already finished before this call). With backend "ray", each batch is a Ray task (on the
-    cluster at `address`, or a local Ray instance); the zoo directory must be on a filesystem
-    every Ray node shares."""
+    already finished before this call). The local backend trains in `workers` processes
+    (default: one per core on the CPU, one on a GPU); `workers=1` trains in this process. With
+    backend "ray", each batch is a Ray task (on the cluster at `address`, or a local Ray
+    instance); the zoo directory must be on a filesystem every Ray node shares."""
     if backend not in ("local", "ray"):
         raise QuadlensError(f"unknown backend {backend!r}: expected local or ray")
     if batch < 1:
         raise QuadlensError(f"--batch must be >= 1, got {batch}")
+    if workers is not None and workers < 1:
+        raise QuadlensError(f"--workers must be >= 1, got {workers}")
     mem = members(seeds, sweep)
     cfgs = {m.name: m.config(preset_name, fixed) for m in mem}  # validates every config
     wanted = manifest(preset_name, fixed, sweep, mem)
@@ -164,8 +180,14 @@ def train_zoo(
     results: list[tuple[Member, EvalResult | None]] = list(done_before)
     chunks = [g[i : i + batch] for g in groups.values() for i in range(0, len(g), batch)]
     try:
+        if workers is None:
+            on_cpu = resolve_device(device).type == "cpu"
+            workers = (os.cpu_count() or 1) if on_cpu else 1
+        workers = min(workers, len(chunks))
         if backend == "ray":
             results += _run_ray(zoo, chunks, cfgs, device, command, bar, address)
+        elif workers > 1:
+            results += _run_processes(zoo, chunks, cfgs, device, command, bar, workers)
         else:
             for chunk in chunks:
                 res = train_batch([cfgs[m.name] for m in chunk], [zoo / m.run for m in chunk],
@@ -179,14 +201,107 @@ def train_zoo(
 
 def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], device: str,
                  command: list[str] | None, threads: int) -> list[dict[str, Any]]:  # fmt: skip
-    """A Ray task: train one batch into its run directories; return the evaluations."""
+    """A Ray task or worker process: train one batch into its run directories; return the
+    evaluations."""
     import torch
 
     torch.set_num_threads(threads)
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    bar = None if _progress is None else _QueueBar(_progress)
     res = train_batch(cfgs, [Path(zoo) / r for r in runs], device=device, resume=True,
-                      command=command)  # fmt: skip
+                      command=command, bar=bar)  # type: ignore[arg-type]  # fmt: skip
     return [r.eval.to_dict() for r in res]
+
+
+_progress: Any = None  # a worker process's queue to the parent's progress bar
+
+
+class _QueueBar:
+    """Stands in for the progress bar inside a worker process: forwards to the parent."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def update(self, n: int) -> None:
+        self.queue.put(("update", n))
+
+    def set_postfix(self, refresh: bool = False, **kw: str) -> None:
+        self.queue.put(("postfix", kw))
+
+
+def _worker_init(queue: Any) -> None:
+    """A worker ignores Ctrl-C between batches; while training, train_batch catches it, saves
+    its checkpoints and stops (the parent forwards the signal)."""
+    global _progress
+    _progress = queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    queue.put(("pid", os.getpid()))
+
+
+@contextmanager
+def _one_thread_env() -> Iterator[None]:
+    """OpenMP, MKL and Numba read their thread counts when they load: a worker process must
+    start with them set to one, or idle runtime threads spin against the other workers
+    (measured: 13x slower on 2 cores)."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update(dict.fromkeys(names, "1"))
+    try:
+        yield
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig],
+                   device: str, command: list[str] | None, bar: tqdm, workers: int,
+                   ) -> list[tuple[Member, EvalResult]]:  # fmt: skip
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
+    queue = ctx.Queue()
+    pids: list[int] = []
+    out: list[tuple[Member, EvalResult]] = []
+    pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                       initargs=(queue,))  # fmt: skip
+    with _one_thread_env():  # the workers start (in submit) with one-thread runtimes
+        pending = {
+            pool.submit(_train_chunk, str(zoo), [cfgs[m.name].to_dict() for m in chunk],
+                        [m.run for m in chunk], device, command, 1): chunk
+            for chunk in chunks
+        }  # fmt: skip
+
+    def drain() -> None:
+        while not queue.empty():
+            kind, value = queue.get()
+            if kind == "pid":
+                pids.append(value)
+            elif kind == "update":
+                bar.update(value)
+            else:
+                bar.set_postfix(**value, refresh=False)
+
+    try:
+        while pending:
+            done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+            drain()
+            for fut in done:
+                chunk = pending.pop(fut)
+                evals = fut.result()  # a worker's error (or interrupt) surfaces here
+                out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
+    except BaseException:
+        for pid in pids:  # running batches save their checkpoints and stop
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        drain()
+    return out
 
 
 def _run_ray(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig], device: str,
