@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from quadlens import certify as ce
+from quadlens.config import ModelConfig
+from quadlens.data import all_pairs
 from quadlens.imports import import_zhong
+from quadlens.model import Model
 from quadlens.rundir import load_run
 from quadlens.train import train
 
@@ -119,6 +122,17 @@ def test_brute_flops_match_torch_counter(models):
         c = ce.certify(model, "brute")
     assert counter.get_total_flops() == ce._build_flops(model) + 2 * p**3 * n
     assert c.flops == c.brute_flops
+    a, b = all_pairs(p)
+    with FlopCounterMode(display=False) as counter:
+        model(a, b)
+    assert c.forward_flops == counter.get_total_flops() + 2 * p**3  # the transformer's forward
+    for combine in ("concat", "sum"):
+        mlp = Model(ModelConfig(p=7, d_model=8, d_head=2, d_mlp=16, architecture="mlp",
+                                combine=combine))  # fmt: skip
+        a, b = all_pairs(7)
+        with FlopCounterMode(display=False) as counter:
+            mlp(a, b)
+        assert ce.forward_flops(mlp) == counter.get_total_flops() + 2 * 7**3, combine
 
 
 def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
