@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -170,7 +171,8 @@ def train_zoo(
     total = sum(epochs.values())
     bar = tqdm(total=total, initial=sum(epochs[m.name] for m, _ in done_before),
                disable=not progress, unit="model-epoch", desc=f"zoo {zoo.name}",
-               dynamic_ncols=True, mininterval=0.5)  # fmt: skip
+               dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # fmt: skip
     # batches: equal shapes and cadence, and equal resume step
     groups: dict[tuple[Any, ...], list[Member]] = {}
     for m in todo:
