@@ -116,13 +116,17 @@ def test_zoo_study(tmp_path):
     assert data["frac_nonvacuous_bounds"] == sum(r["nonvacuous_bounds"] for r in bounded) / len(
         bounded
     )
+    n_clusters = 0
     for r in bounded:
         saved = json.loads((zoo / "runs" / r["name"] / "analysis" / "bound.json").read_text())
+        n_clusters += len(saved["clusters"])
         assert r["max_bound"] == max(c["bound"] for c in saved["clusters"])
         assert all(c["bound"] >= c["actual"] for c in saved["clusters"])
         assert r["nonvacuous_bounds"] == (r["max_bound"] < 1)
         if not r["nonvacuous_bounds"]:
             assert any("vacuous" in x for x in r["outlier_reasons"])
+    assert data["n_clusters_bounded"] == n_clusters and data["n_bounds_below_actual"] == 0
+    assert data["min_bound_over_actual"] >= 1
     evals = {}
     for row in data["per_model"]:
         ev = json.loads(run_cli("eval", str(zoo / "runs" / row["name"]), "--json").out)
@@ -138,6 +142,7 @@ def test_zoo_study(tmp_path):
     assert (zoo / "study" / "sweep_weight_decay.png").is_file()
     text = run_cli("zoo", "study", str(zoo), "--quiet", "--no-figures")
     assert text.code == 0 and "100% accurate:" in text.out
+    assert f"{n_clusters} cluster bounds checked against brute force, 0 below" in text.out
     assert run_cli("zoo", "study", str(tmp_path / "nope")).code == 2
 
 

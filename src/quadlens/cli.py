@@ -326,6 +326,9 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "
         f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k); "
         f"{study['n_actual_over_1']} models have a key cluster whose actual deviation is >= C_k",
+        f"  soundness: {study['n_clusters_bounded']} cluster bounds checked against brute force, "
+        f"{study['n_bounds_below_actual']} below the truth (tightest bound / actual "
+        f"{_fmt(study['min_bound_over_actual'], '.3f')})",
     ]
     if study["outliers"]:
         lines.append(f"outliers ({len(study['outliers'])}):")

@@ -277,6 +277,8 @@ def _zoo_sections(zoo: Path) -> list[Section]:
              f"{_fmt(med['fve_pizza'])} / {_fmt(med['fve_clock'])} / "
              f"{_fmt(med['fve_pizza_secondary'])}"],
             ["median largest bound / actual", med.get("max_bound_over_actual")],
+            ["cluster bounds checked against brute force / below the truth",
+             f"{study.get('n_clusters_bounded', '-')} / {study.get('n_bounds_below_actual', '-')}"],
         ])  # fmt: skip
         secs.append(s)
         s = Section("Distributions")

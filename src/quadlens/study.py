@@ -11,7 +11,10 @@ frequency, >= 90% of key-cluster neurons have psi = 2 phi, and the pizza+seconda
 relative to C_k) and `nonvacuous_bounds` says whether every key cluster's bound is < 1;
 `frac_nonvacuous_bounds` is the share of members with bounds for which that holds, and
 `n_actual_over_1` counts the members with a key cluster whose brute-force deviation is itself
->= C_k (there no sound bound can be non-vacuous).
+>= C_k (there no sound bound can be non-vacuous). Every bound is also a soundness check against
+its brute-force truth: `n_clusters_bounded` clusters were checked, `n_bounds_below_actual` of
+them had a bound below the truth (it must be 0; such a member is an outlier named as a bug) and
+`min_bound_over_actual` is the tightest ratio seen.
 """
 
 from __future__ import annotations
@@ -93,6 +96,9 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
     if fve is not None and fve_floor is not None and fve < fve_floor:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
                        "median - max(3 MAD, 0.05))")  # fmt: skip
+    if any(r < 1 for r in row["bound_over_actual"] or []):
+        reasons.append("SOUNDNESS BUG: a compact bound is below its brute-force truth "
+                       f"(bound / actual {min(row['bound_over_actual']):.6f}); please report it")
     if row["nonvacuous_bounds"] is False:
         why = ("the cluster itself deviates from its closed form by more than C_k, so no bound "
                "can be < 1" if row["max_actual"] >= 1 else "the bound is loose")  # fmt: skip
@@ -132,6 +138,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
             outliers.append({"name": r["name"], "reasons": reasons})
 
     bounded = [r for r in rows if r["nonvacuous_bounds"] is not None]
+    ratios = [x for r in rows for x in r["bound_over_actual"] or []]
 
     def med(key: str) -> float | None:
         vals = [r[key] for r in rows if r[key] is not None]
@@ -149,6 +156,9 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "frac_nonvacuous_bounds": (
             sum(r["nonvacuous_bounds"] for r in bounded) / len(bounded) if bounded else None
         ),
+        "n_clusters_bounded": len(ratios),
+        "n_bounds_below_actual": sum(x < 1 for x in ratios),
+        "min_bound_over_actual": min(ratios, default=None),
         "median": {
             k: med(k)
             for k in (
