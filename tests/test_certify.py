@@ -115,6 +115,19 @@ def test_tight_case_catches_any_slack_in_the_remainder():
         assert c.min_margin_bound == pytest.approx(-2.0, abs=1e-6), s
 
 
+@pytest.mark.parametrize("which", ["good", "partial"])
+def test_brute_fallback_certifies_exactly_the_correct_inputs(models, which):
+    """S+brute runs the inputs S leaves exactly: it certifies every correct input (but those
+    within the rounding allowance of a tie) and costs S plus the leftovers."""
+    model = models[which]
+    truth = ce.true_margins(model)
+    for s in ("cluster", "quadrature"):
+        alone, both = ce.certify(model, s, grid=8), ce.certify(model, s + "+brute", grid=8)
+        assert both.n_certified == int((truth > both.rounding).sum()), s
+        p, n = model.cfg.p, model.cfg.d_mlp
+        assert both.flops == alone.flops + alone.n_uncertified * (3 * n + 2 * n * p + 5 * p)
+
+
 def test_brute_flops_match_torch_counter(models):
     model = models["good"]
     p, n = model.cfg.p, model.cfg.d_mlp

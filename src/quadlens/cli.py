@@ -471,12 +471,12 @@ def cmd_certify(args: argparse.Namespace) -> int:
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
-             " strategy    certified  uncertified  min margin bound   FLOPs   vs brute  vs forward"
-             "  seconds"
+             " strategy          certified  uncertified  min margin bound   FLOPs   vs brute"
+             "  vs forward  seconds"
              + ("   true acc  sound" if args.check else "")]  # fmt: skip
     for c in certs:
         lines.append(
-            f" {c.strategy:10s}  {c.certified_accuracy:8.2%}  {c.n_uncertified:11d}"
+            f" {c.strategy:16s}  {c.certified_accuracy:8.2%}  {c.n_uncertified:11d}"
             f"  {c.min_margin_bound:16.3f}  {c.flops:7.3g}  {c.brute_flops / c.flops:7.2f}x"
             f"  {c.forward_flops / c.flops:9.2f}x  {c.seconds:7.3f}"
             + (f"   {c.true_accuracy:8.2%}  {'yes' if c.sound else 'NO'}" if args.check else "")
@@ -493,7 +493,7 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
     lines = [
         f"zoo {res['zoo']}: {res['n_models']} models",
         "",
-        " strategy    models certified 100%   median certified   median cost vs brute"
+        " strategy          models certified 100%   median certified   median cost vs brute"
         "              vs the transformer's forward",
     ]
 
@@ -502,7 +502,7 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
 
     for s, row in res["strategies"].items():
         r, rf = row["median_cost_ratio"], row["median_cost_ratio_forward"]
-        lines.append(f" {s:10s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
+        lines.append(f" {s:16s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
                      f"   {row['median_certified_accuracy']:16.2%}   {r:9.3f} ({rel(r)})"
                      f"   {rf:9.4f} ({rel(rf)})")  # fmt: skip
     return "\n".join(lines)
@@ -768,9 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "accuracy certificates (proved lower bounds) for a run or every zoo member",
                      "quadlens certify runs/pizza-seed0 --strategy subcubic --check\n"
                      "  quadlens certify zoos/pizza --all-strategies --check", cmd_certify)
-    ce.add_argument("--strategy", default="subcubic",
-                    choices=["brute", "subcubic", "cluster", "quadrature"],
-                    help="brute, subcubic (default), cluster or quadrature (docs/certificates.md)")
+    from quadlens.certify import STRATEGIES
+
+    ce.add_argument("--strategy", default="subcubic", choices=STRATEGIES,
+                    help=f"{', '.join(STRATEGIES)} (default subcubic; docs/certificates.md)")
     ce.add_argument("--all-strategies", action="store_true", help="run the whole ladder")
     ce.add_argument("--check", action="store_true",
                     help="add the brute-force truth (the transformer's forward in float64)")

@@ -254,7 +254,8 @@ def bound_figure(report: dict, out: Path) -> list[Path]:
 
 
 STRATEGY_COLORS = {"brute": "#2c3e50", "subcubic": "#2980b9", "cluster": "#27ae60",
-                   "quadrature": "#c0392b"}  # fmt: skip
+                   "quadrature": "#c0392b", "cluster+brute": "#82e0aa",
+                   "quadrature+brute": "#f1948a"}  # fmt: skip
 
 
 def certify_pareto(res: dict, out: Path) -> list[Path]:
@@ -264,7 +265,8 @@ def certify_pareto(res: dict, out: Path) -> list[Path]:
     for i, s in enumerate(res["strategies"]):
         xs = [m["certificates"][i]["flops"] for m in res["per_model"]]
         ys = [m["certificates"][i]["certified_accuracy"] for m in res["per_model"]]
-        ax.scatter(xs, ys, s=18, alpha=0.7, color=STRATEGY_COLORS.get(s, "gray"), label=s)
+        ax.scatter(xs, ys, s=18, alpha=0.7, color=STRATEGY_COLORS.get(s, "gray"), label=s,
+                   marker="x" if "+" in s else "o")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("proof cost (counted FLOPs, log scale)")
     ax.set_ylabel("certified accuracy (lower bound)")
