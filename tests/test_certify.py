@@ -72,6 +72,11 @@ def test_zhong_ladder(zhong_paths):
     assert certs["subcubic"].certified_accuracy == 1.0
     assert certs["cluster"].certified_accuracy == 1.0
     assert certs["subcubic"].flops * 3 < certs["brute"].flops
+    # the key waves suffice here, so adaptive takes no other frequency: subcubic's cost plus
+    # ranking the frequencies
+    n_half = (model.cfg.p - 1) // 2
+    assert certs["adaptive"].flops == certs["subcubic"].flops + 4 * n_half * model.cfg.d_mlp
+    assert certs["adaptive"].certified_accuracy == 1.0
 
 
 def test_inaccurate_model_is_not_certified_beyond_truth(models):
@@ -126,6 +131,8 @@ def test_brute_fallback_certifies_exactly_the_correct_inputs(models, which):
         assert both.n_certified == int((truth > both.rounding).sum()), s
         p, n = model.cfg.p, model.cfg.d_mlp
         assert both.flops == alone.flops + alone.n_uncertified * (3 * n + 2 * n * p + 5 * p)
+    adaptive = ce.certify(model, "adaptive")  # grows the low-rank part, then runs the rest
+    assert adaptive.n_certified == int((truth > adaptive.rounding).sum())
 
 
 def test_brute_flops_match_torch_counter(models):
