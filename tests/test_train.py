@@ -134,9 +134,8 @@ def test_adamw_equals_torch_fused_adamw_bit_for_bit():
 
 def test_batched_training_matches_single_runs(tmp_path):
     """Three models of one shape with their own seeds, learning rates and weight decays,
-    trained in one batch: a batch of one is bit-identical to `train`; a batch of three agrees
-    with separate runs to float rounding after a few steps (batched matmuls may sum in another
-    order) and reaches the same accuracy after full training."""
+    trained in one batch on the CPU: each is bit-identical to its own `train` run (and a batch
+    of one writing a run directory to `train` without one)."""
     from quadlens.train import train_batch
 
     cfgs = [tiny(seed=0), tiny(seed=1, lr=2.5e-3), tiny(seed=2, weight_decay=1.5)]
@@ -148,18 +147,13 @@ def test_batched_training_matches_single_runs(tmp_path):
         torch.equal(x, y)
         for x, y in zip(alone.model.parameters(), single.model.parameters(), strict=True)
     )
-    import dataclasses
-
-    short = [dataclasses.replace(c, train=dataclasses.replace(c.train, epochs=5)) for c in cfgs]
-    for cfg, res in zip(short, train_batch(short, [None] * 3, device="cpu"), strict=True):
-        ref = train(cfg, None, device="cpu", progress=False)
-        for (name, x), y in zip(ref.model.named_parameters(), res.model.parameters(),
-                                strict=True):  # fmt: skip
-            assert torch.allclose(x, y, rtol=1e-5, atol=1e-7), (cfg.train.seed, name)
     full = train_batch(cfgs, [None] * 3, device="cpu")
     for cfg, res in zip(cfgs, full, strict=True):
         ref = train(cfg, None, device="cpu", progress=False)
         assert res.eval.accuracy == ref.eval.accuracy == 1.0, cfg.train.seed
+        for (name, x), y in zip(ref.model.named_parameters(), res.model.parameters(),
+                                strict=True):  # fmt: skip
+            assert torch.equal(x, y), (cfg.train.seed, name)
 
 
 def test_batch_refuses_mixed_shapes():

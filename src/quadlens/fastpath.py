@@ -9,15 +9,15 @@ training pairs, through the circuit view (science.md §1), and back-propagates b
     logits[t] = act(U[a_t] + V[b_t] + b_in) @ O + D_a[a_t] + D_b[b_t] + bias
 
 Every tensor has a leading model axis S, so one `Step` trains S models of one shape at once,
-each with its own training pairs; for S = 1 the result is the single-run result bit for bit,
-for S > 1 batched matmuls may round differently. The three N x d_mlp x p matmuls dominate; a
-general transformer step costs ~N d_model (3 d_model + 2 d_mlp) multiply-adds per position
-instead. What lies between those matmuls (the pair gather, the ReLU, the direct path, the
-float64 softmax, the ReLU's backward and the sums over the pairs that share a token) runs on
-the CPU as fused one-pass kernels (`_kernels`, Numba) and elsewhere (CUDA) as torch operations.
-The kernels perform the same floating-point operations in the same order, so on the CPU both
-give the same bits (tested); the circuit's own forward and backward (the small matmuls through
-W_E ... W_U) are shared.
+each with its own training pairs. On the CPU each model gets exactly the bits of its single run
+(tested); the torch path (CUDA) batches the matmuls over models, which may round differently.
+The three N x d_mlp x p matmuls dominate; a general transformer step costs ~N d_model
+(3 d_model + 2 d_mlp) multiply-adds per position instead. What lies between those matmuls (the
+pair gather, the ReLU, the direct path, the float64 softmax, the ReLU's backward and the sums
+over the pairs that share a token) runs on the CPU as fused one-pass kernels (`_kernels`,
+Numba) and elsewhere (CUDA) as torch operations. The kernels perform the same floating-point
+operations in the same order, so on the CPU both give the same bits (tested); the circuit's own
+forward and backward (the small matmuls through W_E ... W_U) are shared.
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
@@ -128,11 +128,30 @@ class Step:
             s = torch.arange(S, device=pairs.device)[:, None]
             self.bags = torch.stack([s * p + self.a, S * p + s * p + self.b], -1).reshape(-1, 2)
 
-    def __call__(self) -> tuple[Tensor, dict[str, Tensor]]:
-        """(mean cross-entropy per model [S] (log-softmax in float64), gradients by name)."""
-        c = circuit(self.P)
-        loss, d = self._middle_kernels(c) if self.kernels else self._middle_torch(c)
-        return loss, circuit_backward(self.P, c, d)
+    def __call__(self) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        """(mean cross-entropy per model [S] (log-softmax in float64), each model's gradients by
+        name)."""
+        if not self.kernels:
+            c = circuit(self.P)
+            loss, d = self._middle_torch(c)
+            g = circuit_backward(self.P, c, d)
+            return loss, [{k: v[s] for k, v in g.items()} for s in range(self.S)]
+        if self.S == 1:
+            loss, g = self._one(0, self.P)
+            return loss, [{k: v[0] for k, v in g.items()}]
+        # One model at a time, from its own (aligned) copy of its parameters: every operation
+        # then sees what it sees in a single run, so each model gets a single run's bits
+        # (batched matmuls over misaligned slices round differently); on the CPU stacking
+        # models saves nothing (benchmarks/README.md).
+        out = [self._one(s, {k: v[s : s + 1].clone() for k, v in self.P.items()})
+               for s in range(self.S)]  # fmt: skip
+        loss = torch.cat([x for x, _ in out])
+        return loss, [{k: v[0] for k, v in g.items()} for _, g in out]
+
+    def _one(self, s: int, P: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        c = circuit(P)
+        loss, d = self._pairs_one(s, c, P["b_in"])
+        return loss, circuit_backward(P, c, d)
 
     def _middle_torch(self, c: _Circuit) -> tuple[Tensor, _Grads]:
         p, relu = self.p, self.activation == "relu"
@@ -175,39 +194,27 @@ class Step:
         self.z_label = torch.empty(1, N, dtype=torch.float64)
         self.G = tr(torch.empty(1, p, N, dtype=dtype))
 
-    def _middle_kernels(self, c: _Circuit) -> tuple[Tensor, _Grads]:
-        S, p, H, dtype = self.S, self.p, self.H, c.O.dtype
-        Ub = c.UV[:, :p] + self.P["b_in"][:, None]
-        loss = torch.empty(S, dtype=torch.float64)
-        dO_t = torch.empty(S, p, H, dtype=dtype)  # dO [S, neuron, p] as the torch path lays it out
-        d = _Grads(*(torch.empty(S, p, k, dtype=dtype) for k in (H, H, p, p)),
-                   dO=tr(dO_t), dbias=torch.empty(S, p, dtype=dtype))  # fmt: skip
-        for s in range(S):
-            one = slice(s, s + 1)
-            loss[s] = self._pairs_one(s, Ub[one], c.UV[one, p:], c.D[one], c.O[one],
-                                      c.bias[one, 0], dO_t[one], d, one)  # fmt: skip
-        return loss, d
-
-    def _pairs_one(self, s: int, Ub: Tensor, V: Tensor, D: Tensor, O: Tensor, bias: Tensor,
-                   dO_t: Tensor, d: _Grads, one: slice) -> Tensor:  # fmt: skip
-        """Model s through its pairs (every tensor [1, ...]): returns its loss and writes its
-        slices of the gradients d."""
+    def _pairs_one(self, s: int, c: _Circuit, b_in: Tensor) -> tuple[Tensor, _Grads]:
+        """Model s's circuit c (S = 1) through its pairs: its loss [1] and gradients."""
         k, (a, b, y), sq = self._k, self._idx[s], self.activation == "quadratic"
-        k.hidden(Ub.numpy(), V.numpy(), a, b, self.pre.numpy(), self.h.numpy(), sq)
+        p, O = self.p, c.O
+        Ub = c.UV[:, :p] + b_in[:, None]
+        k.hidden(Ub.numpy(), c.UV[:, p:].numpy(), a, b, self.pre.numpy(), self.h.numpy(), sq)
         mlp = tr(torch.bmm(tr(O), tr(self.h), out=self.mlp_t))  # orientation: see torch path
-        k.shifted_logits(mlp.numpy(), D.numpy(), bias.numpy(), a, b, y, self.z.numpy(),
-                         self.z_label.numpy())  # fmt: skip
+        k.shifted_logits(mlp.numpy(), c.D.numpy(), c.bias[:, 0].numpy(), a, b, y,
+                         self.z.numpy(), self.z_label.numpy())  # fmt: skip
         e = self.z.exp_()  # torch's vectorised exp, in place
         total = e.sum(-1)
         G = self.G
         k.softmax_grad(e.numpy(), total.numpy(), y, G.numpy())
-        torch.bmm(tr(G), self.h, out=dO_t)
-        d.dbias[one] = G.sum(1)
+        dO = tr(tr(G) @ self.h)  # [1, neuron, p], laid out as in the torch path
         dh = torch.bmm(G, tr(O), out=self.dh)
-        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dU[one].numpy(),
-                    d.dV[one].numpy(), sq)  # fmt: skip
-        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dDa[one].numpy(), d.dDb[one].numpy())
-        return (total.log() - self.z_label).mean(-1)[0]
+        d = _Grads(*(torch.empty(1, p, w, dtype=G.dtype) for w in (self.H, self.H, p, p)),
+                   dO=dO, dbias=G.sum(1))  # fmt: skip
+        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dU.numpy(),
+                    d.dV.numpy(), sq)  # fmt: skip
+        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dDa.numpy(), d.dDb.numpy())
+        return (total.log() - self.z_label).mean(-1), d
 
 
 def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:

@@ -142,6 +142,7 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
             {"freq": c.freq, "actual": c.actual, "bound": c.bound} for c in rep.clusters],
         "certified": None if certs is None else {
             c.strategy: c.certified_accuracy for c in certs},
+        "certificate_flops": None if certs is None else {c.strategy: c.flops for c in certs},
         "stage_seconds": st.timings,
         "total_seconds": total,
         "notes": st.notes,

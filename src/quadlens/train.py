@@ -124,9 +124,9 @@ class _BatchStepper:
     def __call__(self) -> list[float]:
         if self.fast:
             loss, grads = self.step()
-            for s, m in enumerate(self.members):
+            for m, g in zip(self.members, grads, strict=True):
                 for k in fastpath.FAST_PARAMS:
-                    getattr(m.model, k).grad = grads[k][s]
+                    getattr(m.model, k).grad = g[k]
             return loss.tolist()
         losses = []
         for m, (a, b, y) in zip(self.members, self.inputs, strict=True):

@@ -6,8 +6,9 @@
 
 Members are trained in batches of models with equal shapes and cadence (`train.batch_key`).
 An interrupted zoo continues with `resume=True`: finished members are untouched, members with a
-checkpoint continue from it, the rest start. A batch of one is bit-identical to `quadlens train`
-with the same options; larger batches agree to float rounding per step (see `train_batch`).
+checkpoint continue from it, the rest start. On the CPU every member is bit-identical to
+`quadlens train` with the same options, whatever the batch (on a GPU, batches of more than one
+agree to float rounding per step; see `fastpath`).
 
 On the CPU the local backend runs `workers` single-threaded processes side by side (default:
 one per core), each training one batch at a time: a step of these small models spends part of
