@@ -224,3 +224,12 @@ def test_unavailable_device_fails_before_writing(tmp_path):
         r"CUDA is not available",
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args,pattern", [(["--workers", "0"], r"--workers must be >= 1"),
+                                          (["--batch", "0"], r"--batch must be >= 1")])
+def test_invalid_zoo_options(tmp_path, args, pattern):
+    out = tmp_path / "zoo"
+    _assert_error(run_cli("zoo", "train", "--seeds", "0-1", *TINY_ARGS, *args, "--out", str(out)),
+                  pattern)  # fmt: skip
+    assert not out.exists()  # nothing written
