@@ -267,12 +267,18 @@ def certify_pareto(res: dict, out: Path) -> list[Path]:
         ys = [m["certificates"][i]["certified_accuracy"] for m in res["per_model"]]
         ax.scatter(xs, ys, s=18, alpha=0.7, color=STRATEGY_COLORS.get(s, "gray"), label=s,
                    marker="x" if "+" in s else "o")  # fmt: skip
+    first = [m["certificates"][0] for m in res["per_model"]]
+    for key, label, style in (("brute_flops", "brute force (circuit view)", ":"),
+                              ("forward_flops", "running the transformer", "--")):
+        vals = sorted(c[key] for c in first if key in c)
+        if vals:
+            ax.axvline(vals[len(vals) // 2], color=OTHER_COLOR, ls=style, lw=1, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("proof cost (counted FLOPs, log scale)")
     ax.set_ylabel("certified accuracy (lower bound)")
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{res['n_models']} models: certified accuracy vs proof cost")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, out, "pareto")
 
 
