@@ -130,6 +130,11 @@ STUDY_METRICS = ("fve_pizza", "fve_clock", "fve_pizza_secondary", "frac_psi_2phi
                  "max_bound_over_actual")  # fmt: skip
 
 
+# reference lines: the fit threshold, a vacuous bound (>= C_k), the tightness target
+STUDY_MARKS = {"fve_pizza_secondary": (0.9, "fit threshold"), "max_bound": (1.0, "vacuous"),
+               "max_bound_over_actual": (2.0, "target 2")}
+
+
 def study_distributions(study: dict, out: Path) -> list[Path]:
     rows = study["per_model"]
     fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
@@ -138,6 +143,10 @@ def study_distributions(study: dict, out: Path) -> list[Path]:
         ax.hist(vals, bins=min(30, max(5, len(vals) // 3)), color=KEY_COLOR, alpha=0.8)
         ax.set_title(key, fontsize=10)
         ax.set_ylabel("models")
+        if key in STUDY_MARKS:
+            x, label = STUDY_MARKS[key]
+            ax.axvline(x, color=OTHER_COLOR, ls="--", lw=1)
+            ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", fontsize=7, va="top")
     title = (f"{study['n_models']} models; {study['accuracy_all_100']} at 100% accuracy; "
              f"{study['n_fit_quadrature']} fit the quadrature picture")  # fmt: skip
     fig.suptitle(title, fontsize=11)
