@@ -82,6 +82,8 @@ def test_zoo_report(tmp_path):
     res = check_page(zoo / "report" / "index.html")
     assert res["errors"] == [] and all(ok for _, ok in res["images"])
     assert {"zoo-table", "certify-table"} <= set(res["tables"])
+    md = (zoo / "report" / "report.md").read_text()
+    assert "2 members: preset pizza with p = 23, d_model = 32" in md and "no sweep" in md
 
 
 def test_reproduce_and_report_errors(tmp_path):

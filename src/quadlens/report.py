@@ -259,7 +259,10 @@ def _zoo_sections(zoo: Path) -> list[Section]:
     secs = []
     s = Section("The zoo")
     manifest = _load(zoo / "zoo.json")
-    s.text(f"{len(manifest['members'])} members; sweep: {json.dumps(manifest['sweep'])}.")
+    fixed = ", ".join(f"{k} = {v}" for k, v in manifest.get("fixed", {}).items())
+    sweep = "; ".join(f"{k} in {v}" for k, v in manifest["sweep"].items()) or "no sweep"
+    recipe = f"preset {manifest['preset']}" + (f" with {fixed}" if fixed else "")
+    s.text(f"{len(manifest['members'])} members: {recipe}; {sweep}.")
     if study is None:
         s.missing("The zoo study", f"quadlens zoo study {zoo}")
         secs.append(s)
