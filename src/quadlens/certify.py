@@ -289,26 +289,27 @@ def _adaptive(ex: _Exact, ops: bd.Ops) -> Tensor:
     x = torch.arange(p, dtype=torch.float64)
     ops.add(3 * p**3 + 2 * n * p)
 
-    def add(freqs: list[int]) -> Tensor:
-        """Take the waves at `freqs` into the low-rank part; the new margin bounds."""
-        nonlocal L, r
-        fr = torch.tensor(freqs, dtype=torch.float64)
-        z = torch.stack([bd._coef(f.XO, k, p) for k in freqs], 1)  # [n, F]
-        basis = torch.exp(1j * 2 * math.pi * fr[:, None] * x / p)  # [F, p]
-        L = L + ((Ac @ z) @ basis).real
-        r = r - (z @ basis).real
-        m = margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values)
-        F = len(freqs)
-        ops.add(F * (4 * p * p * n + 4 * p**3 + 4 * n * p) + 2 * n * p + 2 * p**3 + 2 * p * p * n)
-        return m
+    def cost(F: int) -> int:
+        """Taking F frequencies' waves in, and the margin bounds after it."""
+        return F * (4 * p * p * n + 4 * p**3 + 4 * n * p) + 2 * n * p + 2 * p**3 + 2 * p * p * n
 
-    m = add(keys) if keys else margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values)
-    if not keys:
-        ops.add(2 * p**3 + 2 * p * p * n + 2 * n * p)
+    def add(freqs: list[int]) -> Tensor:
+        """Take the waves at `freqs` (may be none) into the low-rank part; the new margin
+        bounds."""
+        nonlocal L, r
+        if freqs:
+            fr = torch.tensor(freqs, dtype=torch.float64)
+            z = torch.stack([bd._coef(f.XO, k, p) for k in freqs], 1)  # [n, F]
+            basis = torch.exp(1j * 2 * math.pi * fr[:, None] * x / p)  # [F, p]
+            L = L + ((Ac @ z) @ basis).real
+            r = r - (z @ basis).real
+        ops.add(cost(len(freqs)))
+        return margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values)
+
+    m = add(keys)
     per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly (_brute_leftovers)
-    per_wave = 4 * p * p * n + 4 * p**3 + 6 * n * p + 2 * p**3 + 2 * p * p * n
     for k in rest:
-        if int((m <= ex.slack).sum()) * per_input <= per_wave:
+        if int((m <= ex.slack).sum()) * per_input <= cost(1):
             break  # cheaper to run what is left exactly (certify() does, after the allowance)
         m = add([k])
     return m

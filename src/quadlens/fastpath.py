@@ -136,15 +136,14 @@ class Step:
             loss, d = self._middle_torch(c)
             g = circuit_backward(self.P, c, d)
             return loss, [{k: v[s] for k, v in g.items()} for s in range(self.S)]
-        if self.S == 1:
-            loss, g = self._one(0, self.P)
-            return loss, [{k: v[0] for k, v in g.items()}]
-        # One model at a time, from its own (aligned) copy of its parameters: every operation
-        # then sees what it sees in a single run, so each model gets a single run's bits
-        # (batched matmuls over misaligned slices round differently); on the CPU stacking
-        # models saves nothing (benchmarks/README.md).
-        out = [self._one(s, {k: v[s : s + 1].clone() for k, v in self.P.items()})
-               for s in range(self.S)]  # fmt: skip
+        # One model at a time, each (in a batch) from its own aligned copy of its parameters:
+        # every operation then sees what it sees in a single run, so each model gets a single
+        # run's bits (batched matmuls over misaligned slices round differently); on the CPU
+        # stacking models saves nothing (benchmarks/README.md).
+        def own(s: int) -> dict[str, Tensor]:
+            return self.P if self.S == 1 else {k: v[s : s + 1].clone() for k, v in self.P.items()}
+
+        out = [self._one(s, own(s)) for s in range(self.S)]
         loss = torch.cat([x for x, _ in out])
         return loss, [{k: v[0] for k, v in g.items()} for _, g in out]
 

@@ -193,6 +193,13 @@ def _read_metrics(path: Path, upto: int) -> list[str]:
     return keep
 
 
+def progress_bar(progress: bool, tty_interval: float, **kw: Any) -> tqdm:
+    """A tqdm bar on stderr (off without `progress`): redrawn every `tty_interval` s on a
+    terminal; a log file gets a line per 30 s."""
+    return tqdm(disable=not progress, dynamic_ncols=True,
+                mininterval=tty_interval if sys.stderr.isatty() else 30.0, **kw)  # fmt: skip
+
+
 def train(
     cfg: RunConfig,
     out: Path | None = None,
@@ -209,11 +216,8 @@ def train(
     from `out/checkpoint.safetensors` if there is one."""
     if cfg.train is None:
         raise QuadlensError("this config has no training recipe (an imported run?)")
-    bar = tqdm(
-        total=cfg.train.epochs, disable=not progress, unit="epoch",
-        desc=f"train {cfg.preset or 'model'} seed {cfg.train.seed}", dynamic_ncols=True,
-        mininterval=0.2 if sys.stderr.isatty() else 30.0,  # a log file gets a line per 30 s
-    )  # fmt: skip
+    bar = progress_bar(progress, 0.2, total=cfg.train.epochs, unit="epoch",
+                       desc=f"train {cfg.preset or 'model'} seed {cfg.train.seed}")  # fmt: skip
     callback = None if on_metrics is None else (lambda _, row: on_metrics(row))
     try:
         return train_batch([cfg], [out], device=device, resume=resume, bar=bar,

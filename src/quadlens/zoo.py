@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from quadlens import rundir
 from quadlens.config import RunConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import EvalResult
-from quadlens.train import batch_key, resolve_device, train_batch
+from quadlens.train import batch_key, progress_bar, resolve_device, train_batch
 
 MANIFEST = "zoo.json"
 
@@ -170,10 +169,8 @@ def train_zoo(
     done_before = [(m, None) for m in mem if m not in todo]
     epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
     total = sum(epochs.values())
-    bar = tqdm(total=total, initial=sum(epochs[m.name] for m, _ in done_before),
-               disable=not progress, unit="model-epoch", desc=f"zoo {zoo.name}",
-               dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # fmt: skip
+    bar = progress_bar(progress, 0.5, total=total, unit="model-epoch", desc=f"zoo {zoo.name}",
+                       initial=sum(epochs[m.name] for m, _ in done_before))  # fmt: skip
     # batches: equal shapes and cadence, and equal resume step
     groups: dict[tuple[Any, ...], list[Member]] = {}
     for m in todo:
