@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from quadlens import bound as bd
+from quadlens import certify
 from quadlens.circuit import Circuit, circuit
 from quadlens.config import RunConfig
 from quadlens.imports import import_zhong
@@ -241,8 +242,9 @@ def test_bound_refuses_learned_attention_and_bad_options(small_models):
 
 
 def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple:
-    """Per pair (a, b): its delta interval and the true values of the quadrature line and the
-    input-residual line that `_quadrature` and `_first_order` bound on that interval."""
+    """Per pair (a, b): its delta interval, its theta's index t (theta = pi t / p), delta, and
+    the true values of the quadrature line and the input-residual line that `_quadrature` and
+    `_first_order` bound on that interval."""
     f = bd.fit(c)
     cl = bd._cluster(f, k, h, extra, bd.Ops())
     p = f.p
@@ -261,7 +263,8 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple
     F = g.abs().to(torch.complex128) @ (cl.zO / 2).T  # [pairs, waves]
     F[:, 0] -= cl.C * torch.cos(delta).abs() * torch.exp(-2j * theta)
     diff = (h_true.abs() - g.abs()).to(torch.complex128)
-    return cl, j, F.abs(), (diff @ (cl.zO / 2).T).abs()  # per pair and output wave
+    t = torch.remainder(torch.round(theta / (math.pi / p)), 2 * p).long()
+    return cl, j, t, delta, F.abs(), (diff @ (cl.zO / 2).T).abs()  # per pair, output wave
 
 
 @settings(max_examples=40, deadline=None)
@@ -276,13 +279,23 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
     f = bd.fit(c)
     grid, h, extra = opts["grid"], opts["harmonics"], opts["extra_outputs"]
     for k in bd.key_clusters(f):
-        cl, j, quad, resid = _interval_truths(c, k, grid, h, extra)
+        cl, j, t, delta, quad, resid = _interval_truths(c, k, grid, h, extra)
         waves: list[torch.Tensor] = []
         gpart, dpart, _ = bd._quadrature(cl, p, grid, bd.Ops(), waves)
         res = sum(bd._first_order(cl, p, grid, side, bd.Ops(), waves) for side in "UV")
         tol = 1e-9 * (1 + float(quad.max()))
         assert (quad.sum(1) <= (gpart + dpart)[j] + tol).all()
         assert (resid.sum(1) <= res[j] + tol).all()
-        # and per output wave (what the certificates use)
-        assert (quad <= waves[0][j] + tol).all()
-        assert (resid <= (waves[1] + waves[2])[j] + tol).all()
+        # and per output wave at the pair's own theta / tokens (what the certificates use)
+        a, b = torch.arange(p).repeat_interleave(p), torch.arange(p).repeat(p)
+        assert (quad <= waves[0][t, j] + tol).all()
+        assert (resid <= waves[1][a, j] + waves[2][b, j] + tol).all()
+        # the certificates find each input's cell as this test does (at a grid point either
+        # neighbouring interval holds it)
+        tc, jc = certify.theta_delta_cells(p, k, grid)
+        assert torch.equal(tc, t)
+        step = math.pi / grid
+        inside = (delta >= jc * step - 1e-12) & (delta <= (jc + 1) * step + 1e-12)
+        assert ((jc == j) | inside).all()
+        # the lines' maxima over theta / tokens are what the cluster bound takes
+        assert torch.allclose(waves[0].sum(-1).max(0).values, gpart + dpart, rtol=1e-12)

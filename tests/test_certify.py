@@ -49,7 +49,24 @@ def _perturb(model, kind: str, i: int, amount: float, seed: int):
             m.W_out[i] *= 1 + 30 * amount
         elif kind == "embed":
             m.W_E[i % m.cfg.p] *= -1
+        elif kind == "spike":
+            _output_spike(m, i % m.cfg.p, 0.2 * amount)
     return m
+
+
+def _output_spike(m: Model, c: int, eps: float) -> None:
+    """Give every key-cluster neuron's output row O_i a spike eps at c (minus its mean), through
+    W_out (W_U has full column rank): mostly output remainder, which only the bounds' c-free
+    output term accounts for."""
+    from quadlens import bound as bd
+    from quadlens.circuit import circuit
+
+    f = bd.fit(circuit(copy.deepcopy(m).double()))
+    key = f.live & torch.isin(f.freq, torch.tensor(bd.key_clusters(f), dtype=torch.long))
+    t = -torch.full((m.cfg.p,), 1.0 / m.cfg.p, dtype=torch.float64)
+    t[c] += 1
+    with torch.no_grad():
+        m.W_out[key] += (eps * t @ torch.linalg.pinv(m.W_U.detach().double())).to(m.W_out.dtype)
 
 
 def check_sound(model, grid: int = 8) -> list[ce.Certificate]:
@@ -87,8 +104,8 @@ def test_inaccurate_model_is_not_certified_beyond_truth(models):
 
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed"]), i=st.integers(0, 127),
-       amount=st.floats(0, 1), seed=st.integers(0, 10_000),
+@given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed", "spike"]),
+       i=st.integers(0, 127), amount=st.floats(0, 1), seed=st.integers(0, 10_000),
        which=st.sampled_from(["good", "partial"]))  # fmt: skip
 def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which):
     check_sound(_perturb(models[which], kind, i, amount, seed))
@@ -118,6 +135,48 @@ def test_tight_case_catches_any_slack_in_the_remainder():
         c = ce.certify(model, s, check=True)
         assert c.sound, s
         assert c.min_margin_bound == pytest.approx(-2.0, abs=1e-6), s
+
+
+def test_tight_case_catches_a_remainder_claimed_at_the_answer():
+    """A non-key neuron with a varying pre-activation (cos(pi a / 3) + cos(pi b / 3), p = 6) and an
+    output row with no wave at its frequency, whose |x|/2 half the quadrature strategy charges
+    per (answer, competitor): the competitor is raised by the row's positive part and the answer
+    lowered by its negative part. Raising the answer's own logit as well (as if |h| = H there)
+    would certify inputs whose logits tie. A second, tiny neuron makes frequency 2 the key one."""
+    import math
+
+    p = 6
+    cfg = ModelConfig(p=p, d_model=p, n_heads=1, d_head=1, d_mlp=2, architecture="mlp",
+                      combine="sum")  # fmt: skip
+    model = Model(cfg)
+    x = torch.arange(p, dtype=torch.float64)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.zero_()
+        model.W_E.copy_(torch.eye(p))
+        model.W_U.copy_(torch.eye(p))
+        model.W_in[:, 0] = torch.cos(math.pi * x / 3).float()
+        model.W_out[0] = torch.tensor([3.0, -2, 0, 1, 0, -2])  # no wave at frequency 1
+        model.W_in[:, 1] = (1e-3 * torch.cos(2 * math.pi * x / 3)).float()
+        model.W_out[1] = (1e-3 * torch.cos(2 * math.pi * x / 3)).float()
+    certs = {c.strategy: c for c in check_sound(model)}
+    assert certs["brute"].n_certified == 3  # the other 33 inputs tie or are wrong
+    assert certs["quadrature"].n_certified >= 1
+
+
+@pytest.mark.parametrize("c", [0, 17])
+def test_quadrature_charges_the_clusters_output_remainder(zhong_paths, c):
+    """Output spikes on the key clusters lower the true margins through the |x|/2 half's output
+    remainder; the quadrature certificate must lower its bound by twice the c-free output term
+    (it once added that term to every logit, the correct one included, where it cancelled:
+    here its margin bounds then exceeded the true margins by up to 3.7 at eps 0.05, 28 at 0.1)."""
+    _, model = import_zhong(*zhong_paths)
+    for eps in (0.05, 0.1):
+        m = copy.deepcopy(model)
+        _output_spike(m, c, eps)
+        for s in ("quadrature", "quadrature+brute"):
+            cert = ce.certify(m, s, check=True, grid=8)
+            assert cert.sound, (s, eps, cert.min_margin_bound, cert.true_min_margin)
 
 
 @pytest.mark.parametrize("which", ["good", "partial"])

@@ -321,8 +321,9 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
     """Per delta interval j (max over theta, at the theta where their sum is largest): the
     grid part sum_h max |F_h - [h = 1] P| over the interval's ends, and the part for leaving the
     chords inside it; and the grid max of |F_1(psi) - F_1(2 phi)|. Absolute (not yet / C).
-    With `per_wave`, also appends [grid, waves]: per interval and output wave j, a bound (max over
-    theta) on |F_j - [j = 0] P| inside it (the certificates weigh each wave by its own factor)."""
+    With `per_wave`, also appends [2p, grid, waves]: per theta = pi t / p, interval and output
+    wave j, a bound on |F_j - [j = 0] P| inside it (the certificates look up each input's own
+    theta and interval and weigh each wave by its own factor)."""
     n, C, hs = cl.n, cl.C, cl.hs
     nh, no = len(hs), len(cl.fo)
     G, step = grid + 1, math.pi / grid
@@ -343,7 +344,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
     ops.add(nh * n * 10 + no * n * 4 + 6 * n + 4 * no + 2)
     best_grid = torch.zeros(grid, dtype=torch.float64)
     best_dev = torch.zeros(grid, dtype=torch.float64)
-    wave_best = torch.zeros(grid, no, dtype=torch.float64)
+    wave_table = []
     angle = 0.0
     T = 2 * p
     chunk = _quad_chunk(p, n, grid)
@@ -375,8 +376,8 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
         ends = torch.maximum(err[:, :-1], err[:, 1:])
         gpart, dpart = ends.sum(-1), dev.sum(-1)  # [tc, grid]
         if per_wave is not None:
-            wave_best = torch.maximum(wave_best, (ends + dev).max(0).values)
-            ops.add(2 * tc * grid * no)
+            wave_table.append(ends + dev)
+            ops.add(tc * grid * no)
         ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 2 * tc * grid * no)
         tot = gpart + dpart
         at = tot.argmax(0)  # worst theta per interval
@@ -386,7 +387,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
         best_dev = torch.where(better, dw, best_dev)
         ops.add(tc * grid * 2 + 4 * grid)
     if per_wave is not None:
-        per_wave.append(wave_best)
+        per_wave.append(torch.cat(wave_table))
     return best_grid, best_dev, angle
 
 
@@ -403,9 +404,9 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
     |dg / dd|. A neuron whose lower bound does not clear |e_i(x)| + max |e_other,i| (so maybe
     |g| < |e| at some pair on the interval) counts with |zO| / 2 |e_i(x)|; every other neuron
     keeps its sign on the interval and enters the exact signed sum (with `per_wave`, the bound
-    per interval and output wave is appended too, [grid, waves]). The two sides classify a
-    neuron independently; that is sound because a neuron with |g| < |e| at a pair is loose in
-    both sweeps, and for the others either treatment bounds its term."""
+    per token x of this side, interval and output wave is appended too, [p, grid, waves]). The
+    two sides classify a neuron independently; that is sound because a neuron with |g| < |e| at
+    a pair is loose in both sweeps, and for the others either treatment bounds its term."""
     own, other, e, e_other = ((cl.zU, cl.zV, cl.eU, cl.eV) if side == "U"
                               else (cl.zV, cl.zU, cl.eV, cl.eU))  # fmt: skip
     n, w, hs = cl.n, cl.w, cl.hs
@@ -425,7 +426,7 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
     ops.add(nh * G * 4 + nh * p * 4 + nh * p * n * 8 + p * n + 3 * nh * n + 4 * p * n
             + 4 * no * n)  # fmt: skip
     worst = torch.zeros(grid, dtype=torch.float64)
-    wave_worst = torch.zeros(grid, no, dtype=torch.float64)
+    wave_table = []
     chunk = max(1, _CHUNK // (G * max(n, 1) * 2))
     for x0 in range(0, p, chunk):
         sl = slice(x0, x0 + chunk)
@@ -443,21 +444,29 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
         ops.add(xc * grid * (n * no * 6 + 4 * no))
         worst = torch.maximum(worst, (fixed + free).sum(-1).max(0).values)
         if per_wave is not None:
-            wave_worst = torch.maximum(wave_worst, (fixed + free).max(0).values)
-            ops.add(2 * xc * grid * no)
+            wave_table.append(fixed + free)
+            ops.add(xc * grid * no)
         ops.add(xc * grid * 2)
     if per_wave is not None:
-        per_wave.append(wave_worst)
+        per_wave.append(torch.cat(wave_table))
     return worst
+
+
+def output_remainder(cl: _Cluster, p: int, ops: Ops) -> tuple[Tensor, Tensor]:
+    """(rp, rn) [p]: the output remainder's share of the |x|/2 half, sum_i |h_i| / 2 r_i(c),
+    lies in [-rn(c), rp(c)] at every input (0 <= |h_i| <= H_i)."""
+    rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+    rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+    ops.add(6 * p * cl.n)
+    return rp, rn
 
 
 def _output_and_rounding(cl: _Cluster, p: int, ops: Ops) -> tuple[float, float]:
     """The output-remainder line (c-free: 0 <= |h_i| <= H_i) and the rounding term, absolute."""
     n, nh, no = cl.n, len(cl.hs), len(cl.fo)
-    rp = (cl.r.clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
-    rn = ((-cl.r).clamp_min(0) * (cl.H / 2)[:, None]).sum(0)
+    rp, rn = output_remainder(cl, p, ops)
     output = float(torch.maximum(rp, rn).max())
-    ops.add(6 * p * n + 2 * p)
+    ops.add(2 * p)
     S = float((cl.zO.abs().sum(0) / 2 * (cl.mag + 3 * (cl.eU.abs().max(0).values
                                                          + cl.eV.abs().max(0).values))).sum()
               + ((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C  # fmt: skip

@@ -38,14 +38,16 @@ subtract twice that.
   d_mlp. The rest of its output goes into its remainder.
 - `quadrature`: the lens and the compact bounds (`quadlens.bound`), no per-neuron work per
   input for the |x|/2 half: logits = the exact x/2 half (separable: U O / 2 and V O / 2, plus the
-  direct path) + sum_K P_K (the pizza closed forms) + deviations, each key cluster's bounded per
-  delta interval by its compact bound, + the non-key live neurons' |x|/2 half bounded by
-  sum_i H_i / 2 range_c(o_i). Each key cluster's deviation is a sum of output waves
-  Re(z_j exp(2 pi i f_j c / p)) with |z_j| bounded per interval (plus a c-free remainder), so
+  direct path) + sum_K P_K (the pizza closed forms) + deviations + output remainders. Each key
+  cluster's deviation is a sum of output waves Re(z_j exp(2 pi i f_j c / p)), |z_j| bounded by
+  the bound's lines at the input's own cell (its theta, delta interval and tokens a, b), so
   against competitor c the margin loses at most 2 |sin(pi f_j (s - c) / p)| |z_j| per wave
-  (s = (a + b) mod p) and twice the remainder: near competitors, whose pizza margin is small,
-  are charged little. Cost: the bounds (linear in p d_mlp) + 2 p^2 d_mlp (the x/2 half) +
-  ~p^3 |K| (6 waves + 5).
+  (s = (a + b) mod p): near competitors, whose pizza margin is small, are charged little. The
+  output remainders (the clusters' rows after their waves, the non-key live neurons' whole rows)
+  enter with weights 0 <= |h_i| / 2 <= H_i / 2, so the logit of c moves within [-n(c), r(c)]
+  and the margin against c loses at most n(s) + r(c); the rounding terms come off every margin
+  twice. Closed forms and wave charges depend on c only through s - c. Cost: the bounds (linear
+  in p d_mlp) + 2 p^2 d_mlp (the x/2 half) + one [p^2, waves] x [waves, p] product.
 - `S+brute` (`cluster+brute`, `quadrature+brute`): strategy S, then the inputs it could not
   certify are run exactly through the circuit (3 d_mlp + 2 d_mlp p + 5 p each): the explanation
   proves the easy inputs and brute force the hard ones (as Gross et al. do), so a 100% accurate
@@ -315,6 +317,18 @@ def _adaptive(ex: _Exact, ops: bd.Ops) -> Tensor:
     return m
 
 
+def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor]:
+    """For every input (a, b) in pair order and the cluster of frequency k (w = 2 pi k / p): the
+    index t of theta = pi t / p and the delta interval j the bounds tabulate it in, with
+    w a = theta + delta, w b = theta - delta (mod 2 pi) and delta folded into [0, pi)."""
+    a, b = all_pairs(p)
+    d = k * (a - b)
+    q = torch.div(d, p, rounding_mode="floor")  # delta = pi (d - q p) / p in [0, pi)
+    t = torch.remainder(k * (a + b) + q * p, 2 * p)
+    j = torch.clamp((d - q * p) * grid // p, max=grid - 1)
+    return t, j
+
+
 def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
     c = ex.c
     p = c.cfg.p
@@ -328,37 +342,53 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
     bias_half = (f.beta[live] @ c.O[live]) / 2  # the bias's share of the x/2 half, per c
     L = (half[0][:, None, :] + half[1][None, :, :]).reshape(p * p, p) + bias_half + _direct(c)
     ops.add(2 * 2 * p * p * int(live.sum()) + 2 * p * int(live.sum()) + 4 * p**3)
-    s = labels(p).double()
-    penalty = torch.zeros(p * p, p, dtype=torch.float64)  # bound on dev(s) - dev(c), per (a, b, c)
+    # Everything else depends on the input through (a, b) and the competitor c only through
+    # the offset e = (s - c) mod p, s = (a + b) mod p: the closed forms C_k |cos(w (a - b) / 2)|
+    # cos(2 pi k e / p), and each output wave j's charge 2 |z_j| |sin(pi f_j e / p)|, with |z_j|
+    # bounded at the input's own theta, delta interval and tokens. So they go into one
+    # [p^2, waves] x [waves, p] product over e, then each competitor looks up its offset.
+    s = labels(p)
+    cols: list[Tensor] = []  # per input: a closed form's amplitude or a wave's |z_j| bound
+    rows: list[Tensor] = []  # per offset e: what it is multiplied by
+    # the output remainders (of the key clusters' rows after their waves, and the non-key
+    # neurons' whole rows) lie in [-lower_s(c), raise_c(c)]: against c the margin loses at most
+    # lower_s(s) + raise_c(c); the rounding terms are c-free (twice each)
+    raise_c = torch.zeros(p, dtype=torch.float64)
+    lower_s = torch.zeros(p, dtype=torch.float64)
+    rounding_total = 0.0
     for k in keys:
         cl = bd._cluster(f, k, bd.DEFAULT_HARMONICS, bd.DEFAULT_EXTRA_OUTPUTS, ops)
-        waves: list[Tensor] = []
-        bd._quadrature(cl, p, grid, ops, waves)
-        bd._first_order(cl, p, grid, "U", ops, waves)
-        bd._first_order(cl, p, grid, "V", ops, waves)
-        per_wave = waves[0] + waves[1] + waves[2]  # [grid, waves]: |Z_j| per delta interval
-        output, rounding = bd._output_and_rounding(cl, p, ops)
-        fixed = output + rounding  # c-free: moves any margin by at most twice this
-        w = cl.w
-        delta = torch.remainder(w * (A_ - B_) / 2, math.pi)
-        j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
-        Z = per_wave[j]  # [p^2, waves]
-        # a wave Re(z exp(2 pi i f c / p)) moves the margin against c by at most
-        # |z| |exp(2 pi i f s / p) - exp(2 pi i f c / p)| = 2 |z| |sin(pi f (s - c) / p)|
-        for jw, fw in enumerate(cl.fo.tolist()):
-            penalty += 2 * Z[:, jw, None] * torch.sin(math.pi * fw * (s[:, None] - x) / p).abs()
-        penalty += 2 * fixed
-        L += cl.C * torch.cos(w * (A_ - B_) / 2).abs()[:, None] * torch.cos(
-            w * (A_ + B_)[:, None] - w * x
-        )
-        ops.add(8 * p * p + 4 * p**3 + 7 * p * cl.n + 6 * p**3 * len(cl.fo) + p**3)
+        tables: list[Tensor] = []
+        bd._quadrature(cl, p, grid, ops, tables)  # [2p, grid, waves], per theta = pi t / p
+        bd._first_order(cl, p, grid, "U", ops, tables)  # [p, grid, waves], per token a
+        bd._first_order(cl, p, grid, "V", ops, tables)  # per token b
+        _, rounding = bd._output_and_rounding(cl, p, ops)
+        rounding_total += rounding
+        rp, rn = bd.output_remainder(cl, p, ops)  # its output remainder, in [-rn(c), rp(c)]
+        raise_c, lower_s = raise_c + rp, lower_s + rn
+        t, j = theta_delta_cells(p, k, grid)
+        a_, b_ = A_.long(), B_.long()
+        cols.append(tables[0][t, j] + tables[1][a_, j] + tables[2][b_, j])  # [p^2, waves]
+        rows.append(2 * torch.sin(math.pi * cl.fo[:, None] * x / p).abs())  # [waves, p]
+        cols.append(cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()[:, None])
+        rows.append(torch.cos(2 * math.pi * k * x / p)[None])
+        ops.add(12 * p * p + 3 * p * p * len(cl.fo) + p * (3 * len(cl.fo) + 4))
+    if cols:
+        Z, R = torch.cat(cols, 1), torch.cat(rows)
+        by_offset = Z @ R  # [p^2, p]: closed forms + charges, by offset e
+        e = torch.remainder(s[:, None] - x.long()[None], p)  # [p^2, p]
+        L = L + by_offset.gather(1, e)
+        ops.add(2 * p**3 * Z.shape[1] + p**3)
     nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
-    o = f.o[nk]
-    other = float(((f.H[nk] / 2) * (o.max(1).values - o.min(1).values)).sum())
-    ops.add(4 * p * int(nk.sum()))
-    # competitors are raised by their penalty (0 at c = s, where sin 0 = 0)
-    m = margins(L + penalty, labels(p)) - other
-    ops.add(3 * p**3 + 3 * p * p)
+    o, Hh = f.o[nk], f.H[nk, None] / 2  # the non-key neurons' |x|/2 half, o centred
+    raise_c = raise_c + (Hh * o.clamp_min(0)).sum(0)
+    lower_s = lower_s + (Hh * (-o).clamp_min(0)).sum(0)
+    ops.add(6 * p * int(nk.sum()) + 4 * p)
+    # competitors are raised by their charges (0 at c = s, where sin 0 = 0) and by raise_c; the
+    # correct logit gets raise_c too, so it is taken off again with lower_s (a term added to
+    # every logit, the correct one included, would cancel)
+    m = margins(L + raise_c, s) - (raise_c + lower_s)[s] - 2 * rounding_total
+    ops.add(3 * p**3 + p**3 + 3 * p * p)
     return m
 
 
@@ -367,8 +397,8 @@ PROVES = {
     "subcubic": "margin >= key-frequency low-rank margin - sum_i A_i range(remainder_i), per input",
     "cluster": "as subcubic with each neuron's 2 strongest key-frequency waves only",
     "quadrature": "margin >= (exact x/2 half + pizza closed forms) margin, each competitor c "
-    "charged 2 |sin(pi f (s - c) / p)| x each output wave's compact deviation bound, 2 x the "
-    "output remainder, and the non-key neurons' |x|/2 range, per input",
+    "charged 2 |sin(pi f (s - c) / p)| x each output wave's deviation bound at the input's "
+    "cell, and the output remainders' n(s) + r(c), per input",
 }
 for _s in ("cluster", "quadrature"):
     PROVES[f"{_s}+brute"] = f"{_s}'s bound, and the exact margin of every input it leaves"
