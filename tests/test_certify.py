@@ -236,6 +236,11 @@ def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
     assert data["n_models"] == 2 and set(data["strategies"]) == set(ce.STRATEGIES)
     assert all(row["all_sound"] for row in data["strategies"].values())
     assert (zoo / "certify" / "pareto.png").is_file()
+    before = (zoo / "certify" / "certify.json").read_bytes()
+    for target in (run, zoo):
+        res = run_cli("certify", str(target), "--strategy", "quadrature", "--grid", "3")
+        assert res.code == 2 and "even number" in res.err and "Traceback" not in res.err
+    assert (zoo / "certify" / "certify.json").read_bytes() == before
 
 
 def test_certify_errors(tmp_path, models):
@@ -246,6 +251,10 @@ def test_certify_errors(tmp_path, models):
     assert res.code == 2 and "ReLU" in res.err
     res = run_cli("certify", str(tmp_path / "g"), "--strategy", "magic")
     assert res.code == 2
+    # the quadrature chord bounds need a grid point at delta = pi / 2 (the kink of |cos|)
+    for grid in (3, 0):
+        with pytest.raises(Exception, match="even number"):
+            ce.certify(models["good"], "quadrature", grid=grid)
     clock = type(models["good"])(dataclasses.replace(models["good"].cfg, attention_rate=0.0))
     with pytest.raises(Exception, match="not constant"):
         ce.certify(clock)

@@ -9,7 +9,7 @@ import pytest
 
 from quadlens.browser import check_page
 
-from .conftest import run_cli
+from .conftest import TINY_ARGS, run_cli
 
 KEY_TABLES = {"model-table", "clusters-table", "bound-table", "certify-table", "compare-table"}
 
@@ -71,6 +71,25 @@ def test_report_says_what_is_missing(tiny_run, tmp_path):
     assert res["errors"] == [] and all(ok for _, ok in res["images"])
 
 
+@pytest.mark.parametrize("extra", [["--activation", "gelu"], ["--attention-rate", "0"]])
+def test_report_on_models_the_proofs_do_not_fit(tmp_path, extra):
+    """Not ReLU, or not constant attention: the report still builds, carries the lens' notes,
+    says why bounds, certificates and the lens comparison do not apply (instead of offering a
+    command that would fail), and does not call a run that never generalised grokking."""
+    run = tmp_path / "run"
+    args = list(TINY_ARGS)
+    args[args.index("--epochs") + 1] = "20"
+    assert run_cli("train", *args, *extra, "--out", str(run)).code == 0
+    assert run_cli("analyze", str(run), "--no-figures").code == 0
+    res = run_cli("report", str(run))
+    assert res.code == 0 and "Traceback" not in res.err, res.err
+    md = (run / "report" / "report.md").read_text()
+    assert md.count("Not applicable") == 3 and "not computed yet" not in md
+    assert "has not generalised (yet)" in md and "grokking" not in md
+    if extra[0] == "--activation":
+        assert "Note: activation is gelu, not ReLU" in md and "activation here: gelu" in md
+
+
 def test_zoo_report(tmp_path):
     zoo = tmp_path / "zoo"
     assert run_cli("zoo", "train", "--seeds", "0-1", "--p", "23", "--d-model", "32", "--n-heads",
@@ -91,6 +110,9 @@ def test_reproduce_and_report_errors(tmp_path):
     assert run_cli("reproduce", "--from", str(tmp_path / "nope")).code == 2
     res = run_cli("reproduce", "--from", str(tmp_path), "--out", str(tmp_path / "x"))
     assert res.code == 2
+    res = run_cli("reproduce", "--seed", "-1", "--out", str(tmp_path / "neg"))
+    assert res.code == 2 and "seed" in res.err
+    assert not (tmp_path / "neg").exists()  # refused before anything is written
 
 
 def test_tutorial_script_runs(tmp_path):

@@ -474,12 +474,18 @@ def _output_and_rounding(cl: _Cluster, p: int, ops: Ops) -> tuple[float, float]:
     return output, _rounding_factor(n, p, max(nh, no)) * S
 
 
+def check_grid(grid: int) -> None:
+    """The delta grid must put a point at pi / 2, where |cos delta| has its kink (the chord
+    bounds assume no kink inside an interval): an even number of intervals, at least 2."""
+    if grid < 2 or grid % 2:
+        raise QuadlensError(f"--grid must be an even number >= 2, got {grid}")
+
+
 def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, ops: Ops | None = None
                   ) -> tuple[float, dict[str, float], float, float]:  # fmt: skip
     """(bound, terms, angle_error, C_k) for cluster k, all relative to C_k; see the module doc."""
-    if grid < 2 or grid % 2:
-        raise QuadlensError(f"--grid must be an even number >= 2, got {grid}")
+    check_grid(grid)
     if harmonics < 1:
         raise QuadlensError(f"--harmonics must be >= 1, got {harmonics}")
     ops = ops or Ops()

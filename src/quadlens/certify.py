@@ -414,6 +414,7 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
         )
     _check_model(model)
+    bd.check_grid(grid)
     p, n = model.cfg.p, model.cfg.d_mlp
     base, _, fallback = strategy.partition("+")
     ops = bd.Ops()
@@ -492,6 +493,7 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens import rundir
     from quadlens.zoo import read_manifest
 
+    bd.check_grid(grid)
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     workers = workers or min(os.cpu_count() or 1, max(len(members), 1))

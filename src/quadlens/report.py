@@ -78,6 +78,11 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else str(x)
 
 
+def _pct(x: Any) -> str:
+    """A share as a percentage; "-" where the lens did not compute it (e.g. not ReLU)."""
+    return "-" if x is None or x != x else f"{x:.0%}"
+
+
 def _load(path: Path) -> Any:
     if not path.is_file():
         return None
@@ -114,6 +119,36 @@ def build(target: Path) -> Path:
     return out / "index.html"
 
 
+def _training_caption(rows: list[dict[str, Any]]) -> str:
+    """What the curves show, from the metrics themselves (not every run groks)."""
+    last = rows[-1]
+    train_at = next((r["epoch"] for r in rows if r["train_acc"] >= 0.999), None)
+    test_at = next((r["epoch"] for r in rows if r["test_acc"] >= 0.99), None)
+    if test_at is None:
+        return (f"Training curves. The run ends at epoch {last['epoch']} with train accuracy "
+                f"{last['train_acc']:.1%} and test accuracy {last['test_acc']:.1%}: it has not "
+                "generalised (yet).")  # fmt: skip
+    if train_at is None or test_at <= train_at:
+        return (f"Training curves. Test accuracy reaches 99% at epoch {test_at}, by the time "
+                "train accuracy reaches 100%.")  # fmt: skip
+    text = (f"Training curves. Train accuracy reaches 100% at epoch {train_at}, test accuracy "
+            f"99% at epoch {test_at}")
+    if test_at >= 2 * max(train_at, 1):
+        text += (": generalisation lags memorisation (grokking), as weight decay shrinks the "
+                 "memorising solution into the general one (the weight norm falls as it happens)")
+    return text + "."
+
+
+def _circuit_relu(m: dict[str, Any]) -> str | None:
+    """What the bounds, certificates and lens comparison need that this model lacks, or None."""
+    if m["activation"] != "relu":
+        return f"a ReLU MLP (activation here: {m['activation']})"
+    if m.get("architecture", "transformer") != "mlp" and m["attention_rate"] != 1:
+        return (f"the circuit view, which needs constant attention (attention rate "
+                f"{m['attention_rate']:g} here)")  # fmt: skip
+    return None
+
+
 def _run_sections(run: Path) -> list[Section]:
     from quadlens import plots
 
@@ -144,10 +179,7 @@ def _run_sections(run: Path) -> list[Section]:
     if metrics.is_file() and metrics.stat().st_size:
         rows_m = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
         plots.training_curves(rows_m, ana)
-        s.figure(ana / "training.png",
-                 "Training curves. Train accuracy reaches 100% long before test accuracy: the "
-                 "test curve's late jump is grokking, as weight decay shrinks the memorising "
-                 "solution into the general one (the weight norm falls as it happens).", figs)
+        s.figure(ana / "training.png", _training_caption(rows_m), figs)
     else:
         s.text("No training metrics (an imported checkpoint).")
     secs.append(s)
@@ -161,6 +193,8 @@ def _run_sections(run: Path) -> list[Section]:
         s.text(f"Key frequencies: {', '.join(map(str, an['key_frequencies']))}. "
                f"{an['frac_dominant']:.0%} of live neurons have a dominant frequency; "
                f"{an['n_dead']} neurons are dead.")  # fmt: skip
+        for note in an["notes"]:
+            s.text(f"Note: {note}.")
         s.figure(ana / "spectrum.png", "Share of the MLP input's power per frequency (red: key "
                  "frequencies). A handful of frequencies carry almost everything: each neuron "
                  "reads one of them.", figs)  # fmt: skip
@@ -171,8 +205,8 @@ def _run_sections(run: Path) -> list[Section]:
         s.table("clusters-table", ["k", "neurons", "C_k", "phase spread (MRL)", "largest gap",
                                    "psi = 2 phi", "quadrature error", "votes right"],
                 [[c["freq"], c["n_neurons"], c["C_k"], c["mean_resultant_length"],
-                  c["largest_gap"], f"{c['frac_psi_2phi']:.0%}", c["quadrature_rel_error"],
-                  f"{c['vote_frac']:.0%}"] for c in an["clusters"] if c["key"]])  # fmt: skip
+                  c["largest_gap"], _pct(c["frac_psi_2phi"]), c["quadrature_rel_error"],
+                  _pct(c["vote_frac"])] for c in an["clusters"] if c["key"]])  # fmt: skip
         s.figure(ana / "phase_wheels.png", "Each key cluster's neurons on the circle of their "
                  "input phase phi (dot size: weight). Phases spread around the whole circle: "
                  "each neuron is one rectangle of a quadrature rule over phi.", figs)
@@ -197,8 +231,11 @@ def _run_sections(run: Path) -> list[Section]:
                  "the pizza form's harmonics, which is why the logits look clock-like.", figs)
         secs.append(s)
 
+    why_not = _circuit_relu(m)
     s = Section("Bounds")
-    if bnd is None:
+    if bnd is None and why_not:
+        s.text(f"Not applicable: the compact bounds need {why_not}.")
+    elif bnd is None:
         s.missing("The compact bounds", f"quadlens bound {run}")
     else:
         s.text("For each key cluster: the largest deviation over all p^3 inputs of its |x|/2 "
@@ -217,7 +254,9 @@ def _run_sections(run: Path) -> list[Section]:
     secs.append(s)
 
     s = Section("Certificates")
-    if cert is None:
+    if cert is None and why_not:
+        s.text(f"Not applicable: the certificates need {why_not}.")
+    elif cert is None:
         s.missing("Accuracy certificates", f"quadlens certify {run} --all-strategies --check")
     else:
         s.text("Proved lower bounds on the accuracy over all p^2 inputs, per strategy, with their "
@@ -233,7 +272,9 @@ def _run_sections(run: Path) -> list[Section]:
     secs.append(s)
 
     s = Section("Lens comparison")
-    if comp is None:
+    if comp is None and why_not:
+        s.text(f"Not applicable: the lens comparison needs {why_not}.")
+    elif comp is None:
         s.missing("The lens comparison", f"quadlens compare {run}")
     else:
         s.table("compare-table", ["lens", "numbers", "FLOPs", "FVE", "accuracy", "proves"],
@@ -299,7 +340,11 @@ def _zoo_sections(zoo: Path) -> list[Section]:
             s.text("No outliers.")
         secs.append(s)
     s = Section("Certificates")
-    if cert is None:
+    members = [_load(zoo / m["run"] / rundir.CONFIG) for m in manifest["members"]]
+    reasons = {_circuit_relu(c["model"]) for c in members if c is not None}
+    if cert is None and reasons and None not in reasons:
+        s.text(f"Not applicable: the certificates need {sorted(reasons)[0]}.")
+    elif cert is None:
         s.missing("Zoo certificates", f"quadlens certify {zoo} --all-strategies --check")
     else:
         s.table("certify-table", ["strategy", "models certified 100%", "median certified",
@@ -313,6 +358,3 @@ def _zoo_sections(zoo: Path) -> list[Section]:
     secs.append(s)
     return secs
 
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"

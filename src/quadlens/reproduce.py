@@ -84,10 +84,10 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
                         "on it, or choose another --out"
                     )
                 return model
+            cfg = preset("pizza", seed=seed)  # a bad seed is refused before anything is written
             resume = (run / rundir.CHECKPOINT).is_file()
             rundir.prepare_out_dir(run, overwrite=False, resume=resume)
-            return train(preset("pizza", seed=seed), run, resume=resume, progress=not quiet,
-                         command=command).model  # fmt: skip
+            return train(cfg, run, resume=resume, progress=not quiet, command=command).model
 
         what = (f"using the finished run {run}" if (run / rundir.WEIGHTS).is_file()
                 else f"training the pizza model, seed {seed} -> {run}")  # fmt: skip
