@@ -242,9 +242,9 @@ def test_bound_refuses_learned_attention_and_bad_options(small_models):
 
 
 def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple:
-    """Per pair (a, b): its delta interval, its theta's index t (theta = pi t / p), delta, and
-    the true values of the quadrature line and the input-residual line that `_quadrature` and
-    `_first_order` bound on that interval."""
+    """Per pair (a, b): its delta interval, its theta's index t (theta = pi t / p), delta, the
+    true values of the quadrature line and the input-residual line that `_quadrature` and
+    `_first_order` bound on that interval, and the output waves F themselves."""
     f = bd.fit(c)
     cl = bd._cluster(f, k, h, extra, bd.Ops())
     p = f.p
@@ -261,10 +261,12 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple
     delta, theta = delta - turns * math.pi, theta + turns * math.pi  # delta in [0, pi)
     j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
     F = g.abs().to(torch.complex128) @ (cl.zO / 2).T  # [pairs, waves]
+    F_itself = F.clone()
     F[:, 0] -= cl.C * torch.cos(delta).abs() * torch.exp(-2j * theta)
     diff = (h_true.abs() - g.abs()).to(torch.complex128)
     t = torch.remainder(torch.round(theta / (math.pi / p)), 2 * p).long()
-    return cl, j, t, delta, F.abs(), (diff @ (cl.zO / 2).T).abs()  # per pair, output wave
+    return (cl, j, t, delta, F.abs(), (diff @ (cl.zO / 2).T).abs(),  # per pair, output wave
+            F_itself)
 
 
 @settings(max_examples=40, deadline=None)
@@ -279,23 +281,29 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
     f = bd.fit(c)
     grid, h, extra = opts["grid"], opts["harmonics"], opts["extra_outputs"]
     for k in bd.key_clusters(f):
-        cl, j, t, delta, quad, resid = _interval_truths(c, k, grid, h, extra)
+        cl, j, t, delta, quad, resid, F = _interval_truths(c, k, grid, h, extra)
         waves: list[torch.Tensor] = []
         gpart, dpart, _ = bd._quadrature(cl, p, grid, bd.Ops(), waves)
         res = sum(bd._first_order(cl, p, grid, side, bd.Ops(), waves) for side in "UV")
         tol = 1e-9 * (1 + float(quad.max()))
         assert (quad.sum(1) <= (gpart + dpart)[j] + tol).all()
         assert (resid.sum(1) <= res[j] + tol).all()
-        # and per output wave at the pair's own theta / tokens (what the certificates use)
+        # and per output wave at the pair's own theta, delta and tokens (what the certificates
+        # use)
         a, b = torch.arange(p).repeat_interleave(p), torch.arange(p).repeat(p)
-        assert (quad <= waves[0][t, j] + tol).all()
+        step = math.pi / grid
+        lam = (delta / step - j).clamp(0, 1)
+        assert (quad <= waves[0].at(t, j, lam) + tol).all()
+        assert (quad <= waves[0].worst()[t, j] + tol).all()
+        chord, off = waves[0].chord(t, j, lam)  # what the interpolation certificate uses
+        assert ((F - chord).abs() <= off + tol).all()
         assert (resid <= waves[1][a, j] + waves[2][b, j] + tol).all()
         # the certificates find each input's cell as this test does (at a grid point either
         # neighbouring interval holds it)
-        tc, jc = certify.theta_delta_cells(p, k, grid)
+        tc, jc, lc = certify.theta_delta_cells(p, k, grid)
         assert torch.equal(tc, t)
-        step = math.pi / grid
         inside = (delta >= jc * step - 1e-12) & (delta <= (jc + 1) * step + 1e-12)
         assert ((jc == j) | inside).all()
+        assert torch.allclose(jc * step + lc * step, delta, atol=1e-12)
         # the lines' maxima over theta / tokens are what the cluster bound takes
-        assert torch.allclose(waves[0].sum(-1).max(0).values, gpart + dpart, rtol=1e-12)
+        assert torch.allclose(waves[0].worst().sum(-1).max(0).values, gpart + dpart, rtol=1e-12)

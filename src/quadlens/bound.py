@@ -316,14 +316,48 @@ def _rounding_factor(n: int, p: int, nh: int) -> float:
     return 4 * (N * U_ROUND / (1 - N * U_ROUND) + 32 * U_ROUND)
 
 
-def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor] | None = None
+@dataclass
+class QuadratureCells:
+    """The quadrature line per theta = pi t / p and output wave, on the delta grid, for the
+    certificates. At a delta a fraction lam into interval j, |F_j - [j = 0] P| is at most
+    (1 - lam) err[t, j] + lam err[t, j + 1] (the chord of F - P between the grid points)
+    + 4 lam (1 - lam) smooth (|g_i| and P leave their chords by at most K lam (1 - lam) step^2 / 2
+    where K bounds their curvature: g_i = its linear interpolant + q_i with |q_i| that small)
+    + kink[t, j] (where the interpolant of g_i changes sign, |.| of it leaves its chord by at most
+    2 m0 m1 / (m0 + m1))."""
+
+    err: Tensor  # [2p, grid + 1, waves]  |F_j - [j = 0] P| at the grid points
+    kink: Tensor  # [2p, grid, waves]
+    smooth: Tensor  # [waves]  the curvature part at mid-interval (lam = 1/2)
+    F: Tensor  # [2p, grid + 1, waves]  F_j itself at the grid points (complex)
+    smooth_g: Tensor  # [waves]  the part of `smooth` from the curvature of the |g_i| alone
+
+    def at(self, t: Tensor, j: Tensor, lam: Tensor) -> Tensor:
+        """The bound [inputs, waves] at cells (t, j) and positions lam in [0, 1]."""
+        lam = lam[:, None]
+        return ((1 - lam) * self.err[t, j] + lam * self.err[t, j + 1]
+                + 4 * lam * (1 - lam) * self.smooth + self.kink[t, j])  # fmt: skip
+
+    def chord(self, t: Tensor, j: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
+        """(F_j's chord between the grid points [inputs, waves], complex; a bound on how far
+        F_j leaves it): |F_j - chord| <= 4 lam (1 - lam) smooth_g + kink[t, j]."""
+        lam = lam[:, None]
+        chord = (1 - lam) * self.F[t, j] + lam * self.F[t, j + 1]
+        return chord, 4 * lam * (1 - lam) * self.smooth_g + self.kink[t, j]
+
+    def worst(self) -> Tensor:
+        """Per theta, interval and wave, the bound anywhere in the interval [2p, grid, waves]."""
+        return torch.maximum(self.err[:, :-1], self.err[:, 1:]) + self.kink + self.smooth
+
+
+def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] | None = None
                 ) -> tuple[Tensor, Tensor, float]:  # fmt: skip
     """Per delta interval j (max over theta, at the theta where their sum is largest): the
     grid part sum_h max |F_h - [h = 1] P| over the interval's ends, and the part for leaving the
     chords inside it; and the grid max of |F_1(psi) - F_1(2 phi)|. Absolute (not yet / C).
-    With `per_wave`, also appends [2p, grid, waves]: per theta = pi t / p, interval and output
-    wave j, a bound on |F_j - [j = 0] P| inside it (the certificates look up each input's own
-    theta and interval and weigh each wave by its own factor)."""
+    With `per_wave`, also appends the line per theta = pi t / p and output wave j as
+    `QuadratureCells` (the certificates look up each input's own theta and delta and weigh each
+    wave by its own factor)."""
     n, C, hs = cl.n, cl.C, cl.hs
     nh, no = len(hs), len(cl.fo)
     G, step = grid + 1, math.pi / grid
@@ -337,14 +371,17 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
     fp = _rounding_factor(n, p, max(nh, no))
     slack = fp * cl.mag
     Bh = cl.zO.abs() / 2  # [no, n]
-    smooth = (K2 * Bh).sum(1) * step**2 / 8  # [no]
+    smooth_g = (K2 * Bh).sum(1) * step**2 / 8  # [no]
+    smooth = smooth_g.clone()
     smooth[0] += C * step**2 / 8  # P leaves its chord by <= C step^2 / 8 (no kink inside)
     phi = torch.angle(cl.zU[0] + cl.zV[0])
     wO = torch.cat([cl.zO / 2, (Bh[0] * torch.exp(2j * phi))[None]]).T  # [n, no + 1]
     ops.add(nh * n * 10 + no * n * 4 + 6 * n + 4 * no + 2)
     best_grid = torch.zeros(grid, dtype=torch.float64)
     best_dev = torch.zeros(grid, dtype=torch.float64)
-    wave_table = []
+    err_table: list[Tensor] = []
+    kink_table: list[Tensor] = []
+    F_table: list[Tensor] = []
     angle = 0.0
     T = 2 * p
     chunk = _quad_chunk(p, n, grid)
@@ -364,6 +401,8 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
         ops.add(tc * G * n * (no + 1) * 4)
         P = absP * torch.exp(-2j * th)[:, None]
         angle = max(angle, float((F[..., 0] - F[..., no]).abs().max()))
+        if per_wave is not None:
+            F_table.append(F[..., :no].clone())
         F[..., 0] -= P
         err = F[..., :no].abs()
         ops.add(tc * G * (6 + 3 * no + 10))
@@ -372,12 +411,13 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
         g0, g1, m0, m1 = g[:, :-1], g[:, 1:], ag[:, :-1], ag[:, 1:]
         flips = (g0 * g1 <= 0) | (torch.minimum(m0, m1) <= slack)
         kink = torch.where(flips, 2 * m0 * m1 / (m0 + m1).clamp_min(1e-300), 0.0)
-        dev = kink @ Bh.T + smooth  # [tc, grid, nh]
+        kdev = kink @ Bh.T
+        dev = kdev + smooth  # [tc, grid, nh]
         ends = torch.maximum(err[:, :-1], err[:, 1:])
         gpart, dpart = ends.sum(-1), dev.sum(-1)  # [tc, grid]
         if per_wave is not None:
-            wave_table.append(ends + dev)
-            ops.add(tc * grid * no)
+            err_table.append(err)
+            kink_table.append(kdev)
         ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 2 * tc * grid * no)
         tot = gpart + dpart
         at = tot.argmax(0)  # worst theta per interval
@@ -387,7 +427,8 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Tensor
         best_dev = torch.where(better, dw, best_dev)
         ops.add(tc * grid * 2 + 4 * grid)
     if per_wave is not None:
-        per_wave.append(torch.cat(wave_table))
+        per_wave.append(QuadratureCells(torch.cat(err_table), torch.cat(kink_table), smooth,
+                                        torch.cat(F_table), smooth_g))  # fmt: skip
     return best_grid, best_dev, angle
 
 

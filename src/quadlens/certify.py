@@ -48,10 +48,19 @@ subtract twice that.
   and the margin against c loses at most n(s) + r(c); the rounding terms come off every margin
   twice. Closed forms and wave charges depend on c only through s - c. Cost: the bounds (linear
   in p d_mlp) + 2 p^2 d_mlp (the x/2 half) + one [p^2, waves] x [waves, p] product.
-- `S+brute` (`cluster+brute`, `quadrature+brute`): strategy S, then the inputs it could not
-  certify are run exactly through the circuit (3 d_mlp + 2 d_mlp p + 5 p each): the explanation
-  proves the easy inputs and brute force the hard ones (as Gross et al. do), so a 100% accurate
-  model is always certified 100%; what the explanation buys is the cost.
+- `interpolation`: as `quadrature`, but without the closed forms: each key cluster's output
+  wave F_j (the |x|/2 half of its structured pre-activations, through its output waves) is
+  evaluated at the bound's grid points, at the 2p values theta takes, and enters the logits
+  exactly as its chord between the two grid points around the input's delta. Charged against c,
+  as the quadrature deviations are, is how far F_j can leave that chord (the curvature of the
+  |g_i| and their sign flips inside the interval), the input remainders and the output
+  remainders. The same computations as `quadrature`, used to evaluate rather than to compare
+  with the closed form; its cost is `quadrature`'s plus one [p^2, 2 waves] x [2 waves, p]
+  product.
+- `S+brute` (`cluster+brute`, `quadrature+brute`, `interpolation+brute`): strategy S, then the
+  inputs it could not certify are run exactly through the circuit (3 d_mlp + 2 d_mlp p + 5 p
+  each): the explanation proves the easy inputs and brute force the hard ones (as Gross et al.
+  do), so a 100% accurate model is always certified 100%; what the explanation buys is the cost.
 - `adaptive`: `subcubic` grown one output frequency at a time: the key frequencies first, then
   the others in order of their weight sum_i H_i |O_i coefficient|, each added only while its
   cost (4 p^2 d_mlp + 6 p^3 + ...) is below that of running the still-uncertified inputs
@@ -77,8 +86,8 @@ from quadlens.errors import QuadlensError
 from quadlens.evaluate import margins
 from quadlens.model import Model
 
-STRATEGIES = ("brute", "subcubic", "cluster", "quadrature", "cluster+brute", "quadrature+brute",
-              "adaptive")
+STRATEGIES = ("brute", "subcubic", "cluster", "quadrature", "interpolation", "cluster+brute",
+              "quadrature+brute", "interpolation+brute", "adaptive")
 U_ROUND = 2.0**-53
 MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
 WAVES_PER_NEURON = 2  # the cluster strategy's waves per neuron
@@ -317,19 +326,21 @@ def _adaptive(ex: _Exact, ops: bd.Ops) -> Tensor:
     return m
 
 
-def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor]:
+def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor]:
     """For every input (a, b) in pair order and the cluster of frequency k (w = 2 pi k / p): the
-    index t of theta = pi t / p and the delta interval j the bounds tabulate it in, with
-    w a = theta + delta, w b = theta - delta (mod 2 pi) and delta folded into [0, pi)."""
+    index t of theta = pi t / p, the delta interval j the bounds tabulate it in and how far into
+    it delta lies (lam in [0, 1)), with w a = theta + delta, w b = theta - delta (mod 2 pi) and
+    delta folded into [0, pi)."""
     a, b = all_pairs(p)
     d = k * (a - b)
     q = torch.div(d, p, rounding_mode="floor")  # delta = pi (d - q p) / p in [0, pi)
     t = torch.remainder(k * (a + b) + q * p, 2 * p)
-    j = torch.clamp((d - q * p) * grid // p, max=grid - 1)
-    return t, j
+    r = (d - q * p) * grid  # delta / (pi / grid) = r / p, exactly
+    j = r // p
+    return t, j, (r - j * p).double() / p
 
 
-def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
+def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False) -> Tensor:
     c = ex.c
     p = c.cfg.p
     f = bd.fit(c, ops)
@@ -356,6 +367,8 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
     raise_c = torch.zeros(p, dtype=torch.float64)
     lower_s = torch.zeros(p, dtype=torch.float64)
     rounding_total = 0.0
+    exact_cols: list[Tensor] = []  # with interpolate: the chords' parts, per input and wave
+    exact_rows: list[Tensor] = []  # their waves over c
     for k in keys:
         cl = bd._cluster(f, k, bd.DEFAULT_HARMONICS, bd.DEFAULT_EXTRA_OUTPUTS, ops)
         tables: list[Tensor] = []
@@ -366,19 +379,32 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int) -> Tensor:
         rounding_total += rounding
         rp, rn = bd.output_remainder(cl, p, ops)  # its output remainder, in [-rn(c), rp(c)]
         raise_c, lower_s = raise_c + rp, lower_s + rn
-        t, j = theta_delta_cells(p, k, grid)
+        t, j, lam = theta_delta_cells(p, k, grid)
         a_, b_ = A_.long(), B_.long()
-        cols.append(tables[0][t, j] + tables[1][a_, j] + tables[2][b_, j])  # [p^2, waves]
-        rows.append(2 * torch.sin(math.pi * cl.fo[:, None] * x / p).abs())  # [waves, p]
-        cols.append(cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()[:, None])
-        rows.append(torch.cos(2 * math.pi * k * x / p)[None])
-        ops.add(12 * p * p + 3 * p * p * len(cl.fo) + p * (3 * len(cl.fo) + 4))
+        first = tables[1][a_, j] + tables[2][b_, j]  # [p^2, waves]
+        charge = 2 * torch.sin(math.pi * cl.fo[:, None] * x / p).abs()  # [waves, p] by offset
+        if interpolate:  # each wave's chord between the grid points, exactly; charge the rest
+            chord, off = tables[0].chord(t, j, lam)
+            cols.append(off + first)
+            rows.append(charge)
+            wc = 2 * math.pi * cl.fo[:, None] * x / p  # [waves, p] by competitor
+            exact_cols += [chord.real, -chord.imag]
+            exact_rows += [torch.cos(wc), torch.sin(wc)]
+            ops.add(14 * p * p + 16 * p * p * len(cl.fo) + p * (7 * len(cl.fo) + 4))
+        else:  # the closed form, exactly; charge each wave's deviation from it
+            cols += [tables[0].at(t, j, lam) + first,
+                     cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()[:, None]]
+            rows += [charge, torch.cos(2 * math.pi * k * x / p)[None]]
+            ops.add(14 * p * p + 10 * p * p * len(cl.fo) + p * (3 * len(cl.fo) + 4))
     if cols:
         Z, R = torch.cat(cols, 1), torch.cat(rows)
         by_offset = Z @ R  # [p^2, p]: closed forms + charges, by offset e
         e = torch.remainder(s[:, None] - x.long()[None], p)  # [p^2, p]
         L = L + by_offset.gather(1, e)
         ops.add(2 * p**3 * Z.shape[1] + p**3)
+    if exact_cols:  # the chords' logits: sum_j Re(chord_j exp(2 pi i f_j c / p))
+        L = L + torch.cat(exact_cols, 1) @ torch.cat(exact_rows)
+        ops.add(2 * p**3 * sum(x.shape[1] for x in exact_cols) + p**3)
     nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
     o, Hh = f.o[nk], f.H[nk, None] / 2  # the non-key neurons' |x|/2 half, o centred
     raise_c = raise_c + (Hh * o.clamp_min(0)).sum(0)
@@ -400,7 +426,12 @@ PROVES = {
     "charged 2 |sin(pi f (s - c) / p)| x each output wave's deviation bound at the input's "
     "cell, and the output remainders' n(s) + r(c), per input",
 }
-for _s in ("cluster", "quadrature"):
+PROVES["interpolation"] = (
+    "margin >= (exact x/2 half + each key cluster's output waves, interpolated in delta between "
+    "grid points at the input's own theta) margin, each competitor c charged "
+    "2 |sin(pi f (s - c) / p)| x each wave's interpolation and input-remainder bounds, and the "
+    "output remainders' n(s) + r(c), per input")
+for _s in ("cluster", "quadrature", "interpolation"):
     PROVES[f"{_s}+brute"] = f"{_s}'s bound, and the exact margin of every input it leaves"
 PROVES["adaptive"] = ("as subcubic with the fewest output frequencies (key ones first) that make "
                       "the rest cheaper to run exactly, and the exact margin of every input left")
@@ -423,8 +454,8 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         ex = _exact(model, ops)
         if base == "brute":
             m = _brute(ex, ops)
-        elif base == "quadrature":
-            m = _quadrature(ex, ops, grid)
+        elif base in ("quadrature", "interpolation"):
+            m = _quadrature(ex, ops, grid, interpolate=base == "interpolation")
         elif base == "adaptive":
             m = _adaptive(ex, ops)
         else:

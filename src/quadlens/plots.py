@@ -263,8 +263,9 @@ def bound_figure(report: dict, out: Path) -> list[Path]:
 
 
 STRATEGY_COLORS = {"brute": "#2c3e50", "subcubic": "#2980b9", "cluster": "#27ae60",
-                   "quadrature": "#c0392b", "cluster+brute": "#82e0aa",
-                   "quadrature+brute": "#f1948a", "adaptive": "#8e44ad"}  # fmt: skip
+                   "quadrature": "#c0392b", "interpolation": "#e67e22", "cluster+brute": "#82e0aa",
+                   "quadrature+brute": "#f1948a", "interpolation+brute": "#f5b041",
+                   "adaptive": "#8e44ad"}  # fmt: skip
 
 
 def certify_pareto(res: dict, out: Path) -> list[Path]:
