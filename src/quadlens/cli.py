@@ -472,12 +472,12 @@ def cmd_certify(args: argparse.Namespace) -> int:
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
-             " strategy          certified  uncertified  min margin bound   FLOPs   vs brute"
+             " strategy             certified  uncertified  min margin bound   FLOPs   vs brute"
              "  vs forward  seconds"
              + ("   true acc  sound" if args.check else "")]  # fmt: skip
     for c in certs:
         lines.append(
-            f" {c.strategy:16s}  {c.certified_accuracy:8.2%}  {c.n_uncertified:11d}"
+            f" {c.strategy:19s}  {c.certified_accuracy:8.2%}  {c.n_uncertified:11d}"
             f"  {c.min_margin_bound:16.3f}  {c.flops:7.3g}  {c.brute_flops / c.flops:7.2f}x"
             f"  {c.forward_flops / c.flops:9.2f}x  {c.seconds:7.3f}"
             + (f"   {c.true_accuracy:8.2%}  {'yes' if c.sound else 'NO'}" if args.check else "")
@@ -494,7 +494,7 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
     lines = [
         f"zoo {res['zoo']}: {res['n_models']} models",
         "",
-        " strategy          models certified 100%   median certified   median cost vs brute"
+        " strategy             models certified 100%   median certified   median cost vs brute"
         "              vs the transformer's forward",
     ]
 
@@ -503,7 +503,7 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
 
     for s, row in res["strategies"].items():
         r, rf = row["median_cost_ratio"], row["median_cost_ratio_forward"]
-        lines.append(f" {s:16s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
+        lines.append(f" {s:19s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
                      f"   {row['median_certified_accuracy']:16.2%}   {r:9.3f} ({rel(r)})"
                      f"   {rf:9.4f} ({rel(rf)})")  # fmt: skip
     return "\n".join(lines)
