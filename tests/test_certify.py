@@ -183,6 +183,30 @@ def test_quadrature_charges_the_clusters_output_remainder(zhong_paths, c):
             assert cert.sound, (s, eps, cert.min_margin_bound, cert.true_min_margin)
 
 
+def test_interpolation_folds_waves_above_p_over_2_as_conjugates(zhong_paths):
+    """Zhong's clusters 15 and 17 have second harmonics at 30 and 34 > p / 2, which the
+    certificate sums with the waves at 29 and 25 (exp(2 pi i (p - f) c / p) is the conjugate of
+    exp(2 pi i f c / p)). Amplified 20x, they make a wrong fold over-claim (by 1.1 here)."""
+    import math
+
+    from quadlens import bound as bd
+    from quadlens.circuit import circuit
+
+    _, model = import_zhong(*zhong_paths)
+    f = bd.fit(circuit(copy.deepcopy(model).double()))
+    p = model.cfg.p
+    x = torch.arange(p, dtype=torch.float64)
+    add = torch.zeros(model.cfg.d_mlp, p, dtype=torch.float64)
+    for k in bd.key_clusters(f):
+        idx = bd._members(f, k)
+        z = bd._coef(f.XO[:, idx], 2 * k % p, p)
+        add[idx] = 19 * (z[:, None] * torch.exp(2j * math.pi * (2 * k % p) * x / p)).real
+    with torch.no_grad():
+        model.W_out += (add @ torch.linalg.pinv(model.W_U.detach().double())).float()
+    for s in ("interpolation", "quadrature"):
+        assert ce.certify(model, s, check=True).sound, s
+
+
 @pytest.mark.parametrize("which", ["good", "partial"])
 def test_brute_fallback_certifies_exactly_the_correct_inputs(models, which):
     """S+brute runs the inputs S leaves exactly: it certifies every correct input (but those

@@ -353,26 +353,28 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False) -
     bias_half = (f.beta[live] @ c.O[live]) / 2  # the bias's share of the x/2 half, per c
     L = (half[0][:, None, :] + half[1][None, :, :]).reshape(p * p, p) + bias_half + _direct(c)
     ops.add(2 * 2 * p * p * int(live.sum()) + 2 * p * int(live.sum()) + 4 * p**3)
-    # Everything else depends on the input through (a, b) and the competitor c only through
-    # the offset e = (s - c) mod p, s = (a + b) mod p: the closed forms C_k |cos(w (a - b) / 2)|
-    # cos(2 pi k e / p), and each output wave j's charge 2 |z_j| |sin(pi f_j e / p)|, with |z_j|
-    # bounded at the input's own theta, delta interval and tokens. So they go into one
-    # [p^2, waves] x [waves, p] product over e, then each competitor looks up its offset.
+    # Everything else depends on the input through (a, b) and on the competitor c through
+    # waves of c: the closed forms C_k |cos(w (a - b) / 2)| cos(2 pi k e / p) and each output
+    # wave's charge 2 |z_j| |sin(pi f_j e / p)|, functions of the offset e = (s - c) mod p
+    # (s = (a + b) mod p), with |z_j| bounded at the input's own theta, delta and tokens; with
+    # `interpolate`, each wave's chord Re(chord_j exp(2 pi i f_j c / p)). Waves of one frequency
+    # (folded into 1..p/2; a wave at p - f is the conjugate one at f) are summed over the
+    # clusters first, so each product runs over the frequencies present, not over every wave.
     s = labels(p)
-    cols: list[Tensor] = []  # per input: a closed form's amplitude or a wave's |z_j| bound
-    rows: list[Tensor] = []  # per offset e: what it is multiplied by
+    nf = p // 2 + 1
+    charge = torch.zeros(p * p, nf, dtype=torch.float64)  # per input and frequency: |z| bounds
+    closed = torch.zeros(p * p, nf, dtype=torch.float64)  # closed-form amplitudes
+    chords = torch.zeros(p * p, nf, dtype=torch.complex128)  # with interpolate
     # the output remainders (of the key clusters' rows after their waves, and the non-key
     # neurons' whole rows) lie in [-lower_s(c), raise_c(c)]: against c the margin loses at most
     # lower_s(s) + raise_c(c); the rounding terms are c-free (twice each)
     raise_c = torch.zeros(p, dtype=torch.float64)
     lower_s = torch.zeros(p, dtype=torch.float64)
     rounding_total = 0.0
-    exact_cols: list[Tensor] = []  # with interpolate: the chords' parts, per input and wave
-    exact_rows: list[Tensor] = []  # their waves over c
     for k in keys:
         cl = bd._cluster(f, k, bd.DEFAULT_HARMONICS, bd.DEFAULT_EXTRA_OUTPUTS, ops)
-        tables: list[Tensor] = []
-        bd._quadrature(cl, p, grid, ops, tables)  # [2p, grid, waves], per theta = pi t / p
+        tables: list[Any] = []
+        bd._quadrature(cl, p, grid, ops, tables)  # QuadratureCells, per theta = pi t / p
         bd._first_order(cl, p, grid, "U", ops, tables)  # [p, grid, waves], per token a
         bd._first_order(cl, p, grid, "V", ops, tables)  # per token b
         _, rounding = bd._output_and_rounding(cl, p, ops)
@@ -381,30 +383,32 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False) -
         raise_c, lower_s = raise_c + rp, lower_s + rn
         t, j, lam = theta_delta_cells(p, k, grid)
         a_, b_ = A_.long(), B_.long()
-        first = tables[1][a_, j] + tables[2][b_, j]  # [p^2, waves]
-        charge = 2 * torch.sin(math.pi * cl.fo[:, None] * x / p).abs()  # [waves, p] by offset
+        bound = tables[1][a_, j] + tables[2][b_, j]  # [p^2, waves]: the input remainders
         if interpolate:  # each wave's chord between the grid points, exactly; charge the rest
             chord, off = tables[0].chord(t, j, lam)
-            cols.append(off + first)
-            rows.append(charge)
-            wc = 2 * math.pi * cl.fo[:, None] * x / p  # [waves, p] by competitor
-            exact_cols += [chord.real, -chord.imag]
-            exact_rows += [torch.cos(wc), torch.sin(wc)]
-            ops.add(14 * p * p + 16 * p * p * len(cl.fo) + p * (7 * len(cl.fo) + 4))
+            bound = bound + off
         else:  # the closed form, exactly; charge each wave's deviation from it
-            cols += [tables[0].at(t, j, lam) + first,
-                     cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()[:, None]]
-            rows += [charge, torch.cos(2 * math.pi * k * x / p)[None]]
-            ops.add(14 * p * p + 10 * p * p * len(cl.fo) + p * (3 * len(cl.fo) + 4))
-    if cols:
-        Z, R = torch.cat(cols, 1), torch.cat(rows)
-        by_offset = Z @ R  # [p^2, p]: closed forms + charges, by offset e
-        e = torch.remainder(s[:, None] - x.long()[None], p)  # [p^2, p]
-        L = L + by_offset.gather(1, e)
-        ops.add(2 * p**3 * Z.shape[1] + p**3)
-    if exact_cols:  # the chords' logits: sum_j Re(chord_j exp(2 pi i f_j c / p))
-        L = L + torch.cat(exact_cols, 1) @ torch.cat(exact_rows)
-        ops.add(2 * p**3 * sum(x.shape[1] for x in exact_cols) + p**3)
+            bound = bound + tables[0].at(t, j, lam)
+            closed[:, k] += cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()
+        fm = cl.fo.long() % p
+        conj = fm > p // 2
+        folded = torch.where(conj, p - fm, fm)
+        charge.index_add_(1, folded, bound)
+        if interpolate:
+            chords.index_add_(1, folded, torch.where(conj, chord.conj(), chord))
+        ops.add(14 * p * p + (16 if interpolate else 10) * p * p * len(cl.fo) + 4 * p * p)
+    fr = x[:nf]
+    e = torch.remainder(s[:, None] - x.long()[None], p)  # [p^2, p]: each competitor's offset
+    used = torch.nonzero(charge.abs().sum(0) > 0).flatten()
+    usedk = torch.nonzero(closed.abs().sum(0) > 0).flatten()
+    by_offset = (charge[:, used] @ (2 * torch.sin(math.pi * fr[used, None] * x / p).abs())
+                 + closed[:, usedk] @ torch.cos(2 * math.pi * fr[usedk, None] * x / p))
+    L = L + by_offset.gather(1, e)  # competitors raised by their charges (0 at c = s)
+    ops.add(2 * p**3 * (len(used) + len(usedk)) + 2 * p**3 + 2 * p * p * nf)
+    if interpolate:  # the chords' logits: sum_f Re(chord_f exp(2 pi i f c / p))
+        wc = 2 * math.pi * fr[used, None] * x / p
+        L = L + chords[:, used].real @ torch.cos(wc) - chords[:, used].imag @ torch.sin(wc)
+        ops.add(4 * p**3 * len(used) + 2 * p**3)
     nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
     o, Hh = f.o[nk], f.H[nk, None] / 2  # the non-key neurons' |x|/2 half, o centred
     raise_c = raise_c + (Hh * o.clamp_min(0)).sum(0)
