@@ -326,7 +326,7 @@ def train_batch(
     if bar is not None:
         bar.update(start * len(members))
     completed = start  # optimizer steps applied to the parameters
-    with _deferred_sigint() as interrupted:
+    with deferred_sigint() as interrupted:
         try:
             if start == 0:
                 log(0)
@@ -380,7 +380,7 @@ def _save_checkpoints(members: list[_Member], step: int) -> None:
 
 
 @contextmanager
-def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+def deferred_sigint() -> Iterator[Callable[[], bool]]:
     """Turn Ctrl-C into a flag the loop checks between steps (main thread only)."""
     flag = {"set": False}
     if threading.current_thread() is not threading.main_thread():

@@ -37,7 +37,7 @@ from quadlens import rundir
 from quadlens.config import RunConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import EvalResult
-from quadlens.train import batch_key, progress_bar, resolve_device, train_batch
+from quadlens.train import batch_key, deferred_sigint, progress_bar, resolve_device, train_batch
 
 MANIFEST = "zoo.json"
 
@@ -282,25 +282,30 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
             else:
                 bar.set_postfix(**value, refresh=False)
 
-    try:
-        while pending:
-            done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+    # Ctrl-C becomes a flag checked between polls: arriving inside drain() it could cut a
+    # message on the progress queue in half and leave the queue unreadable
+    with deferred_sigint() as interrupted:
+        try:
+            while pending:
+                if interrupted():
+                    raise KeyboardInterrupt
+                done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
+                drain()
+                for fut in done:
+                    chunk = pending.pop(fut)
+                    evals = fut.result()  # a worker's error (or interrupt) surfaces here
+                    out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
+        except BaseException:
+            for pid in pids:  # running batches save their checkpoints and stop
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=True)
             drain()
-            for fut in done:
-                chunk = pending.pop(fut)
-                evals = fut.result()  # a worker's error (or interrupt) surfaces here
-                out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
-    except BaseException:
-        for pid in pids:  # running batches save their checkpoints and stop
-            try:
-                os.kill(pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=True)
-        drain()
     return out
 
 
