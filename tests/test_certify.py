@@ -266,9 +266,18 @@ def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
     assert (zoo / "certify" / "pareto.png").is_file()
     before = (zoo / "certify" / "certify.json").read_bytes()
     for target in (run, zoo):
-        res = run_cli("certify", str(target), "--strategy", "quadrature", "--grid", "3")
-        assert res.code == 2 and "even number" in res.err and "Traceback" not in res.err
+        for bad, says in ((["--grid", "3"], "even number"), (["--harmonics", "0"], ">= 1"),
+                          (["--extra-outputs", "-1"], ">= 0")):  # fmt: skip
+            res = run_cli("certify", str(target), "--strategy", "quadrature", *bad)
+            assert res.code == 2 and says in res.err and "Traceback" not in res.err, bad
     assert (zoo / "certify" / "certify.json").read_bytes() == before
+    # fewer harmonics and cross-talk waves: a cheaper compact certificate, still sound
+    res = run_cli("certify", str(run), "--strategy", "interpolation", "--harmonics", "2",
+                  "--extra-outputs", "2", "--check", "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    (small,) = json.loads(res.out)["certificates"]
+    full = ce.certify(import_zhong(*zhong_paths)[1], "interpolation")
+    assert small["sound"] and small["flops"] < full.flops
 
 
 def test_certify_errors(tmp_path, models):

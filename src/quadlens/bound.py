@@ -522,13 +522,21 @@ def check_grid(grid: int) -> None:
         raise QuadlensError(f"--grid must be an even number >= 2, got {grid}")
 
 
+def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
+                  extra_outputs: int = DEFAULT_EXTRA_OUTPUTS) -> None:  # fmt: skip
+    """The bound's (and the compact certificates') options, or a QuadlensError saying why not."""
+    check_grid(grid)
+    if harmonics < 1:
+        raise QuadlensError(f"--harmonics must be >= 1, got {harmonics}")
+    if extra_outputs < 0:
+        raise QuadlensError(f"--extra-outputs must be >= 0, got {extra_outputs}")
+
+
 def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, ops: Ops | None = None
                   ) -> tuple[float, dict[str, float], float, float]:  # fmt: skip
     """(bound, terms, angle_error, C_k) for cluster k, all relative to C_k; see the module doc."""
-    check_grid(grid)
-    if harmonics < 1:
-        raise QuadlensError(f"--harmonics must be >= 1, got {harmonics}")
+    check_options(grid, harmonics, extra_outputs)
     ops = ops or Ops()
     p = f.p
     cl = _cluster(f, k, harmonics, extra_outputs, ops)

@@ -340,7 +340,9 @@ def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor
     return t, j, (r - j * p).double() / p
 
 
-def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False) -> Tensor:
+def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
+                harmonics: int = bd.DEFAULT_HARMONICS,
+                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> Tensor:  # fmt: skip
     c = ex.c
     p = c.cfg.p
     f = bd.fit(c, ops)
@@ -372,7 +374,7 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False) -
     lower_s = torch.zeros(p, dtype=torch.float64)
     rounding_total = 0.0
     for k in keys:
-        cl = bd._cluster(f, k, bd.DEFAULT_HARMONICS, bd.DEFAULT_EXTRA_OUTPUTS, ops)
+        cl = bd._cluster(f, k, harmonics, extra_outputs, ops)
         tables: list[Any] = []
         bd._quadrature(cl, p, grid, ops, tables)  # QuadratureCells, per theta = pi t / p
         bd._first_order(cl, p, grid, "U", ops, tables)  # [p, grid, waves], per token a
@@ -442,14 +444,17 @@ PROVES["adaptive"] = ("as subcubic with the fewest output frequencies (key ones 
 
 
 def certify(model: Model, strategy: str = "subcubic", check: bool = False,
-            grid: int = bd.DEFAULT_GRID) -> Certificate:  # fmt: skip
-    """Certify `model` with `strategy` (module doc); with check, add the truth beside it."""
+            grid: int = bd.DEFAULT_GRID, harmonics: int = bd.DEFAULT_HARMONICS,
+            extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> Certificate:  # fmt: skip
+    """Certify `model` with `strategy` (module doc); with check, add the truth beside it.
+    `grid`, `harmonics` and `extra_outputs` are the compact bounds' options (`quadlens bound`),
+    used by the quadrature and interpolation strategies."""
     if strategy not in STRATEGIES:
         raise QuadlensError(
             f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
         )
     _check_model(model)
-    bd.check_grid(grid)
+    bd.check_options(grid, harmonics, extra_outputs)
     p, n = model.cfg.p, model.cfg.d_mlp
     base, _, fallback = strategy.partition("+")
     ops = bd.Ops()
@@ -459,7 +464,7 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         if base == "brute":
             m = _brute(ex, ops)
         elif base in ("quadrature", "interpolation"):
-            m = _quadrature(ex, ops, grid, interpolate=base == "interpolation")
+            m = _quadrature(ex, ops, grid, base == "interpolation", harmonics, extra_outputs)
         elif base == "adaptive":
             m = _adaptive(ex, ops)
         else:
@@ -504,8 +509,8 @@ def true_margins(model: Model) -> Tensor:
     return margins(m64(a, b), labels(model.cfg.p))
 
 
-def certify_member(zoo: str, run: str, strategies: list[str], check: bool, grid: int
-                   ) -> list[dict[str, Any]]:  # fmt: skip
+def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
+                   options: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
     """All strategies on one zoo member (runs in a worker process)."""
     from pathlib import Path
 
@@ -513,11 +518,13 @@ def certify_member(zoo: str, run: str, strategies: list[str], check: bool, grid:
 
     torch.set_num_threads(1)
     _, model = rundir.load_run(Path(zoo) / run)
-    return [certify(model, s, check=check, grid=grid).to_dict() for s in strategies]
+    return [certify(model, s, check=check, **options).to_dict() for s in strategies]
 
 
 def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int = bd.DEFAULT_GRID,
-                workers: int | None = None, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+                workers: int | None = None, progress: bool = True,
+                harmonics: int = bd.DEFAULT_HARMONICS,
+                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> dict[str, Any]:  # fmt: skip
     """Every finished member of a zoo under every strategy, with the aggregate table."""
     import os
     import statistics
@@ -528,14 +535,16 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens import rundir
     from quadlens.zoo import read_manifest
 
-    bd.check_grid(grid)
+    bd.check_options(grid, harmonics, extra_outputs)
+    options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs}
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
     bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"certify {zoo.name}")
     results: list[list[dict[str, Any]]] = []
-    args = ([str(zoo)] * len(members), [m["run"] for m in members],
-            [strategies] * len(members), [check] * len(members), [grid] * len(members))  # fmt: skip
+    n = len(members)
+    args = ([str(zoo)] * n, [m["run"] for m in members], [strategies] * n, [check] * n,
+            [options] * n)  # fmt: skip
     if workers > 1 and len(members) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for r in pool.map(certify_member, *args):

@@ -458,7 +458,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     if (target / "zoo.json").is_file():
         progress = not args.quiet and not args.json
         res = rundir.finite_json(
-            certify_zoo(target, strategies, check=args.check, grid=args.grid, progress=progress)
+            certify_zoo(target, strategies, check=args.check, grid=args.grid, progress=progress,
+                        harmonics=args.harmonics, extra_outputs=args.extra_outputs)
         )
         out = target / "certify"
         rundir.write_json(out / "certify.json", res)
@@ -468,7 +469,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
         _emit(res, args.json, text)
         return 0
     _, model = rundir.load_run(target)
-    certs = [certify(model, s, check=args.check, grid=args.grid) for s in strategies]
+    certs = [certify(model, s, check=args.check, grid=args.grid, harmonics=args.harmonics,
+                     extra_outputs=args.extra_outputs) for s in strategies]  # fmt: skip
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
@@ -639,6 +641,17 @@ def _run_parser(sub: Any, name: str, help: str, example: str, func: Any) -> argp
     return parser
 
 
+def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
+    """The compact bounds' options (quadlens bound; the quadrature and interpolation
+    certificates)."""
+    p.add_argument("--grid", type=int, default=32, help=f"{scope}delta grid points per half "
+                   "turn (even; finer = tighter, costlier)")  # fmt: skip
+    p.add_argument("--harmonics", type=int, default=6, help=f"{scope}waves k, 2k, ..., Hk "
+                   "modelled exactly in each neuron's input")  # fmt: skip
+    p.add_argument("--extra-outputs", type=int, default=4, help=f"{scope}other output "
+                   "frequencies (cross-talk) modelled exactly")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quadlens",
@@ -776,18 +789,13 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("--all-strategies", action="store_true", help="run the whole ladder")
     ce.add_argument("--check", action="store_true",
                     help="add the brute-force truth (the transformer's forward in float64)")
-    ce.add_argument("--grid", type=int, default=32, help="delta grid of the quadrature strategy")
+    _compact_options(ce, "for the quadrature and interpolation strategies: ")
     ce.add_argument("--quiet", action="store_true")
     ce.add_argument("--no-figures", action="store_true")
     bd = _run_parser(sub, "bound",
                      "compact bounds on each key cluster, checked against brute force",
                      "quadlens bound runs/pizza-seed0 --grid 64", cmd_bound)  # fmt: skip
-    bd.add_argument("--grid", type=int, default=32,
-                    help="delta grid points per half turn (even; finer = tighter, costlier)")
-    bd.add_argument("--harmonics", type=int, default=6,
-                    help="waves k, 2k, ..., Hk modelled exactly in each neuron's input")
-    bd.add_argument("--extra-outputs", type=int, default=4,
-                    help="other output frequencies (cross-talk) modelled exactly")
+    _compact_options(bd, "")
     bd.add_argument("--no-check", action="store_true",
                     help="skip the brute-force actual (only the compact bound)")
     bd.add_argument("--no-figures", action="store_true")
