@@ -504,15 +504,20 @@ def output_remainder(cl: _Cluster, p: int, ops: Ops) -> tuple[Tensor, Tensor]:
 
 def _output_and_rounding(cl: _Cluster, p: int, ops: Ops) -> tuple[float, float]:
     """The output-remainder line (c-free: 0 <= |h_i| <= H_i) and the rounding term, absolute."""
-    n, nh, no = cl.n, len(cl.hs), len(cl.fo)
     rp, rn = output_remainder(cl, p, ops)
     output = float(torch.maximum(rp, rn).max())
     ops.add(2 * p)
+    return output, rounding_term(cl, p, ops)
+
+
+def rounding_term(cl: _Cluster, p: int, ops: Ops) -> float:
+    """The rounding term of the cluster's lines, absolute."""
+    n, nh, no = cl.n, len(cl.hs), len(cl.fo)
     S = float((cl.zO.abs().sum(0) / 2 * (cl.mag + 3 * (cl.eU.abs().max(0).values
                                                          + cl.eV.abs().max(0).values))).sum()
               + ((cl.H / 2) * cl.r.abs().max(1).values).sum()) + 2 * cl.C  # fmt: skip
     ops.add(5 * p * n + (2 * nh + no) * n + 12 * n)
-    return output, _rounding_factor(n, p, max(nh, no)) * S
+    return _rounding_factor(n, p, max(nh, no)) * S
 
 
 def check_grid(grid: int) -> None:

@@ -373,18 +373,17 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
     raise_c = torch.zeros(p, dtype=torch.float64)
     lower_s = torch.zeros(p, dtype=torch.float64)
     rounding_total = 0.0
+    a_, b_ = A_.long(), B_.long()
     for k in keys:
         cl = bd._cluster(f, k, harmonics, extra_outputs, ops)
         tables: list[Any] = []
         bd._quadrature(cl, p, grid, ops, tables)  # QuadratureCells, per theta = pi t / p
         bd._first_order(cl, p, grid, "U", ops, tables)  # [p, grid, waves], per token a
         bd._first_order(cl, p, grid, "V", ops, tables)  # per token b
-        _, rounding = bd._output_and_rounding(cl, p, ops)
-        rounding_total += rounding
+        rounding_total += bd.rounding_term(cl, p, ops)
         rp, rn = bd.output_remainder(cl, p, ops)  # its output remainder, in [-rn(c), rp(c)]
         raise_c, lower_s = raise_c + rp, lower_s + rn
         t, j, lam = theta_delta_cells(p, k, grid)
-        a_, b_ = A_.long(), B_.long()
         bound = tables[1][a_, j] + tables[2][b_, j]  # [p^2, waves]: the input remainders
         if interpolate:  # each wave's chord between the grid points, exactly; charge the rest
             chord, off = tables[0].chord(t, j, lam)

@@ -643,13 +643,16 @@ def _run_parser(sub: Any, name: str, help: str, example: str, func: Any) -> argp
 
 def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
     """The compact bounds' options (quadlens bound; the quadrature and interpolation
-    certificates)."""
-    p.add_argument("--grid", type=int, default=32, help=f"{scope}delta grid points per half "
-                   "turn (even; finer = tighter, costlier)")  # fmt: skip
-    p.add_argument("--harmonics", type=int, default=6, help=f"{scope}waves k, 2k, ..., Hk "
-                   "modelled exactly in each neuron's input")  # fmt: skip
-    p.add_argument("--extra-outputs", type=int, default=4, help=f"{scope}other output "
-                   "frequencies (cross-talk) modelled exactly")  # fmt: skip
+    certificates), with the bound module's defaults."""
+    from quadlens import bound as bd
+
+    p.add_argument("--grid", type=int, default=bd.DEFAULT_GRID, help=f"{scope}delta grid "
+                   "points per half turn (even; finer = tighter, costlier)")  # fmt: skip
+    p.add_argument("--harmonics", type=int, default=bd.DEFAULT_HARMONICS, help=f"{scope}waves "
+                   "k, 2k, ..., Hk modelled exactly in each neuron's input")  # fmt: skip
+    p.add_argument("--extra-outputs", type=int, default=bd.DEFAULT_EXTRA_OUTPUTS,
+                   help=f"{scope}other output frequencies (cross-talk) modelled "
+                   "exactly")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quadlens import rundir
+from quadlens.config import RunConfig
 from quadlens.errors import QuadlensError
 
 CSS = """
@@ -139,13 +140,15 @@ def _training_caption(rows: list[dict[str, Any]]) -> str:
     return text + "."
 
 
-def _circuit_relu(m: dict[str, Any]) -> str | None:
-    """What the bounds, certificates and lens comparison need that this model lacks, or None."""
-    if m["activation"] != "relu":
-        return f"a ReLU MLP (activation here: {m['activation']})"
-    if m.get("architecture", "transformer") != "mlp" and m["attention_rate"] != 1:
+def _circuit_relu(cfg: dict[str, Any]) -> str | None:
+    """What the bounds, certificates and lens comparison need that this run's model (config
+    as stored) lacks, or None."""
+    m = RunConfig.from_dict(cfg).model
+    if m.activation != "relu":
+        return f"a ReLU MLP (activation here: {m.activation})"
+    if not m.constant_attention:
         return (f"the circuit view, which needs constant attention (attention rate "
-                f"{m['attention_rate']:g} here)")  # fmt: skip
+                f"{m.attention_rate:g} here)")  # fmt: skip
     return None
 
 
@@ -231,7 +234,7 @@ def _run_sections(run: Path) -> list[Section]:
                  "the pizza form's harmonics, which is why the logits look clock-like.", figs)
         secs.append(s)
 
-    why_not = _circuit_relu(m)
+    why_not = _circuit_relu(cfg)
     s = Section("Bounds")
     if bnd is None and why_not:
         s.text(f"Not applicable: the compact bounds need {why_not}.")
@@ -341,7 +344,7 @@ def _zoo_sections(zoo: Path) -> list[Section]:
         secs.append(s)
     s = Section("Certificates")
     members = [_load(zoo / m["run"] / rundir.CONFIG) for m in manifest["members"]]
-    reasons = {_circuit_relu(c["model"]) for c in members if c is not None}
+    reasons = {_circuit_relu(c) for c in members if c is not None}
     if cert is None and reasons and None not in reasons:
         s.text(f"Not applicable: the certificates need {sorted(reasons)[0]}.")
     elif cert is None:
