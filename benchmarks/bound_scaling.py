@@ -15,7 +15,6 @@ benchmarks/out/bound_scaling.json and benchmarks/figures/bound_scaling.png (log-
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -24,11 +23,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from benchmarks.common import save_figure, write_results
 from quadlens import bound as bd
 from quadlens.synth import pizza_circuit
 
 SIZES = [(59, 512), (127, 1024), (257, 2048), (509, 4096), (1009, 4096)]
-HERE = Path(__file__).resolve().parent
 
 
 def measure(p: int, d_mlp: int) -> dict:
@@ -78,8 +77,7 @@ def plot(results: list[dict], path: Path) -> None:
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
     fig.suptitle("compact bound vs brute force on synthetic pizza circuits")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130, bbox_inches="tight")
+    save_figure(fig, path)
 
 
 def main() -> None:
@@ -95,10 +93,7 @@ def main() -> None:
               f"{r['brute_flops']:.3g} FLOPs | time ratio {r['time_ratio']:7.1f}x, FLOP ratio "
               f"{r['flop_ratio']:7.1f}x | bound/actual "
               + " ".join(str(c["ratio"]) for c in r["clusters"]), flush=True)  # fmt: skip
-    out = HERE / "out" / "bound_scaling.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    plot(results, HERE / "figures" / "bound_scaling.png")
+    write_results("bound_scaling", results, plot)
 
 
 if __name__ == "__main__":

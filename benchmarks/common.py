@@ -30,3 +30,23 @@ def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
         a @ b
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def save_figure(fig: object, path: object) -> None:
+    """Write a matplotlib figure, making its folder."""
+    from pathlib import Path
+
+    Path(str(path)).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130, bbox_inches="tight")  # type: ignore[attr-defined]
+
+
+def write_results(name: str, results: object, plot: Callable[[object, object], None]) -> None:
+    """benchmarks/out/NAME.json and benchmarks/figures/NAME.png (drawn by plot(results, path))."""
+    import json
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    out = here / "out" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    plot(results, here / "figures" / f"{name}.png")

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
+from quadlens import bound as bd
 from quadlens import certify as ce
+from quadlens.circuit import circuit
 from quadlens.config import ModelConfig
 from quadlens.data import all_pairs
 from quadlens.imports import import_zhong
@@ -51,6 +53,11 @@ def _perturb(model, kind: str, i: int, amount: float, seed: int):
             m.W_E[i % m.cfg.p] *= -1
         elif kind == "spike":
             _output_spike(m, i % m.cfg.p, 0.2 * amount)
+        elif kind == "rank1":  # every neuron's output row moved along one pattern over c, in
+            # proportion to a positive weight: a remainder with a large mean over the neurons
+            w = torch.rand(m.cfg.d_mlp, 1, generator=gen) + 0.5
+            v = torch.randn(1, m.W_out.shape[1], generator=gen)
+            m.W_out += amount * 0.05 * m.W_out.abs().mean() * w @ v
     return m
 
 
@@ -58,9 +65,6 @@ def _output_spike(m: Model, c: int, eps: float) -> None:
     """Give every key-cluster neuron's output row O_i a spike eps at c (minus its mean), through
     W_out (W_U has full column rank): mostly output remainder, which only the bounds' c-free
     output term accounts for."""
-    from quadlens import bound as bd
-    from quadlens.circuit import circuit
-
     f = bd.fit(circuit(copy.deepcopy(m).double()))
     key = f.live & torch.isin(f.freq, torch.tensor(bd.key_clusters(f), dtype=torch.long))
     t = -torch.full((m.cfg.p,), 1.0 / m.cfg.p, dtype=torch.float64)
@@ -93,10 +97,9 @@ def test_zhong_ladder(zhong_paths):
     assert certs["subcubic"].certified_accuracy == 1.0
     assert certs["cluster"].certified_accuracy == 1.0
     assert certs["subcubic"].flops * 3 < certs["brute"].flops
-    # the key waves suffice here, so adaptive takes no other frequency: subcubic's cost plus
-    # ranking the frequencies
-    n_half = (model.cfg.p - 1) // 2
-    assert certs["adaptive"].flops == certs["subcubic"].flops + 4 * n_half * model.cfg.d_mlp
+    # the rows' ranges already prove every input here, so adaptive takes no further step: it
+    # costs what cluster does
+    assert certs["adaptive"].flops == certs["cluster"].flops
     assert certs["adaptive"].certified_accuracy == 1.0
 
 
@@ -108,11 +111,104 @@ def test_inaccurate_model_is_not_certified_beyond_truth(models):
 
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed", "spike"]),
+@given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed", "spike", "rank1"]),
        i=st.integers(0, 127), amount=st.floats(0, 1), seed=st.integers(0, 10_000),
        which=st.sampled_from(["good", "partial"]))  # fmt: skip
 def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which):
     check_sound(_perturb(models[which], kind, i, amount, seed))
+
+
+def _remainder_case(seed: int, k: int):
+    """Random activations A >= 0 [m, n], a remainder r [n, p] with a large mean over the
+    neurons and a rank-one part, answers s, and k random (not orthonormal) directions."""
+    gen = torch.Generator().manual_seed(seed)
+    m, n, p = 30, 40, 13
+    r = (torch.randn(n, p, generator=gen, dtype=torch.float64)
+         + 3 * torch.randn(1, p, generator=gen, dtype=torch.float64)
+         + 2 * torch.randn(n, 1, generator=gen, dtype=torch.float64)
+         * torch.randn(1, p, generator=gen, dtype=torch.float64))  # fmt: skip
+    A = torch.rand(m, n, generator=gen, dtype=torch.float64) * 2
+    s = torch.randint(0, p, (m,), generator=gen)
+    Q = torch.randn(n, k, generator=gen, dtype=torch.float64)
+    return A, r, s, Q
+
+
+def _remainder_lb(A: torch.Tensor, r, s, Q) -> torch.Tensor:
+    ops = bd.Ops()
+    rem = ce._remainder(r, Q, ops)
+    total = A.sum(1)
+    spread = (A - total[:, None] / A.shape[1]).norm(dim=1)
+    rng = A @ rem.rho
+    return ce._remainder_bound(total, spread, A @ Q, s, rem, rng, ops)
+
+
+@pytest.mark.parametrize("k", [0, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_remainder_bound_holds_and_is_attained_at_cauchy_schwarz_equality(seed, k):
+    """lb[t, c] <= sum_i A_ti (r_i(s_t) - r_i(c)) for every input t and competitor c, with any
+    directions Q; and where A_t - mean A_t is opposed to e_s - e_c (the centred remainder left
+    by Q) the bound is attained: so it cannot drop the directions' exact part, the mean over the
+    neurons, or use ||A|| where the spread belongs, without failing here."""
+    A, r, s, Q = _remainder_case(seed, k)
+    truth = (A * r[:, s].T).sum(1)[:, None] - A @ r  # [m, p]
+    lb = _remainder_lb(A, r, s, Q)
+    assert (lb <= truth + 1e-9).all()
+    # Cauchy-Schwarz equality: A_t = 5 - 0.5 (e_s - e_c) / max |e_s - e_c| for one (s, c)
+    e = r - Q @ (Q.T @ r)
+    e = e - e.mean(0)
+    for t in range(5):
+        c = (int(s[t]) + 1 + t) % r.shape[1]
+        d = e[:, s[t]] - e[:, c]
+        A[t] = 5 - 0.5 * d / d.abs().max()  # (against d: the lower bound is attained)
+    truth = (A * r[:, s].T).sum(1)[:, None] - A @ r
+    lb = _remainder_lb(A, r, s, Q)
+    assert (lb <= truth + 1e-9).all()
+    for t in range(5):
+        c = (int(s[t]) + 1 + t) % r.shape[1]
+        assert lb[t, c] == pytest.approx(float(truth[t, c]), abs=1e-8, rel=1e-9)
+
+
+def _range_only(model) -> int:
+    """Inputs the cluster strategy's waves and the rows' ranges alone certify."""
+    from quadlens.data import labels
+    from quadlens.evaluate import margins
+
+    ops = bd.Ops()
+    ex = ce._exact(model, ops)
+    c, p = ex.c, model.cfg.p
+    f = bd.fit(c, ops)
+    z, basis, r = ce._waves(c, f, torch.tensor(bd.key_clusters(f), dtype=torch.float64), True,
+                            ops)  # fmt: skip
+    A = ce._activations(c, ops)
+    L = (ce._complex_product(A, z) @ basis).real + ce._direct(c)
+    m = margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values) - ex.slack
+    return int((m > 0).sum())
+
+
+def test_cascade_certifies_what_the_ranges_cannot(models):
+    """Two remainders the rows' ranges bound badly. A rank-one one with a large mean over the
+    neurons: the centred Cauchy-Schwarz step (`cluster`) certifies what the ranges leave. A wave
+    at a frequency no cluster has, with random amplitudes per neuron (mean ~0): two neuron-space
+    directions take it in exactly, so `adaptive` certifies with fewer FLOPs than running the
+    leftovers (`cluster+brute`). Everything sound."""
+    m = _perturb(models["good"], "rank1", 0, 3.0, 3)
+    certs = {c.strategy: c for c in check_sound(m)}
+    assert certs["cluster"].n_certified > _range_only(m) + 100
+    m = copy.deepcopy(models["good"])
+    p, n = m.cfg.p, m.cfg.d_mlp
+    keys = bd.key_clusters(bd.fit(circuit(copy.deepcopy(m).double())))
+    f = next(k for k in range(1, p // 2 + 1) if k not in keys)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.arange(p, dtype=torch.float64) * 2 * torch.pi * f / p
+    wave = torch.randn(n, 1, generator=gen, dtype=torch.float64) * torch.cos(x) + torch.randn(
+        n, 1, generator=gen, dtype=torch.float64) * torch.sin(x)  # fmt: skip
+    with torch.no_grad():
+        scale = 0.05 * float(m.W_out.abs().mean() * m.W_U.abs().mean()) * p
+        m.W_out += (scale * wave @ torch.linalg.pinv(m.W_U.detach().double())).float()
+    certs = {c.strategy: c for c in check_sound(m)}
+    assert certs["cluster"].n_certified < certs["brute"].n_certified
+    assert certs["adaptive"].n_certified == certs["cluster+brute"].n_certified
+    assert certs["adaptive"].flops < certs["cluster+brute"].flops
 
 
 def test_tight_case_catches_any_slack_in_the_remainder():
@@ -240,6 +336,23 @@ def test_brute_flops_match_torch_counter(models):
         with FlopCounterMode(display=False) as counter:
             mlp(a, b)
         assert ce.forward_flops(mlp) == counter.get_total_flops() + 2 * 7**3, combine
+        with FlopCounterMode(display=False) as counter:
+            ce.certify(mlp, "brute")
+        assert counter.get_total_flops() == ce._build_flops(mlp) + 2 * 7**3 * 16, combine
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_pizza_models_are_certified_soundly(seed):
+    """Synthetic pizza models (an explanation known by construction, MLP-only), as built and
+    with their key neurons' outputs spiked: every strategy sound, and the interpolation
+    certificate proves the built model (100% accurate) right everywhere."""
+    from quadlens.synth import pizza
+
+    _, model = pizza(31, 256, seed)
+    certs = check_sound(model)
+    assert certs[ce.STRATEGIES.index("interpolation+brute")].certified_accuracy == 1.0
+    for kind, amount in (("spike", 0.3), ("noise", 0.3), ("flip", 1.0), ("rank1", 1.0)):
+        check_sound(_perturb(model, kind, 3 + seed, amount, seed))
 
 
 def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):

@@ -29,10 +29,12 @@ subtract twice that.
   reported.
 - `subcubic`: exact activations A_i(a, b) for every input, but the logit map is split: each
   output row O[i, :] = mean + its waves at the key frequencies (a rank-(2|K| + 1) part,
-  evaluated as sum_K Re(Z_K(a, b) exp(i w_K c)) with Z_K = sum_i A_i z_iK) + a remainder r_i
-  whose range rho_i = max_c r_i - min_c r_i enters the margin as -sum_i A_i rho_i (A_i >= 0).
-  Exact direct path. Assumes nothing; proves a lower bound per input. Cost
-  ~p^2 d_mlp (4 |K| + 5) + p^3 (4 |K| + 4).
+  evaluated as sum_K Re(Z_K(a, b) exp(i w_K c)) with Z_K = sum_i A_i z_iK) + a remainder r_i,
+  whose share of the margin against c, sum_i A_i (r_i(s) - r_i(c)), is bounded below by the
+  rows' ranges, -sum_i A_i rho_i (rho_i = max_c r_i - min_c r_i, A_i >= 0), and for the inputs
+  that leaves by a centred Cauchy-Schwarz bound per competitor (`_remainder_bound`). Exact
+  direct path. Assumes nothing; proves a lower bound per input. Cost
+  ~p^2 d_mlp (4 |K| + 5) + p^3 (4 |K| + 5) + 2 d_mlp p^2 + (5 d_mlp + 14 p) per input left.
 - `cluster`: as `subcubic`, but each neuron keeps only its WAVES_PER_NEURON = 2 strongest
   key-frequency waves (its own and its main cross-talk): 8 p^2 d_mlp instead of 4 |K| p^2
   d_mlp. The rest of its output goes into its remainder.
@@ -61,11 +63,12 @@ subtract twice that.
   inputs it could not certify are run exactly through the circuit (3 d_mlp + 2 d_mlp p + 5 p
   each): the explanation proves the easy inputs and brute force the hard ones (as Gross et al.
   do), so a 100% accurate model is always certified 100%; what the explanation buys is the cost.
-- `adaptive`: `subcubic` grown one output frequency at a time: the key frequencies first, then
-  the others in order of their weight sum_i H_i |O_i coefficient|, each added only while its
-  cost (4 p^2 d_mlp + 6 p^3 + ...) is below that of running the still-uncertified inputs
-  exactly; those are then run exactly (as `S+brute`). The same inequality as `subcubic` at every
-  step, so sound for the same reason; certifies a 100% accurate model 100%.
+- `adaptive`: `cluster`, then for the inputs it leaves the remainder's leading neuron-space
+  directions (2, 4, 8, ..., at most ADAPTIVE_DIRECTIONS) taken in exactly, each step on the
+  inputs still left, while a step costs less than running those inputs exactly and the last
+  one certified some; then those are run exactly (as `S+brute`). The identity behind each
+  step holds for any directions, so it is sound for the same reason as `subcubic`; it
+  certifies a 100% accurate model 100%.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ STRATEGIES = ("brute", "subcubic", "cluster", "quadrature", "interpolation", "cl
 U_ROUND = 2.0**-53
 MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
 WAVES_PER_NEURON = 2  # the cluster strategy's waves per neuron
+ADAPTIVE_DIRECTIONS = 64  # the most neuron-space directions `adaptive` takes in
 
 
 @dataclass
@@ -183,9 +187,12 @@ def forward_flops(model: Model) -> int:
 
 def _build_flops(model: Model) -> int:
     """Building the circuit: W_OV, R_a, R_b, U, V, O, D_a, D_b, b_out W_U (matmul
-    multiply-adds x 2; the transformer's shapes)."""
+    multiply-adds x 2; the transformer's shapes). The MLP-only model has no attention and no
+    direct path: U, V, O and b_out W_U only."""
     cfg = model.cfg
     p, n, d = cfg.p, cfg.d_mlp, cfg.d_model
+    if cfg.architecture == "mlp":
+        return 2 * 2 * p * d * n + 2 * n * d * p + 2 * d * p
     hd = cfg.n_heads * cfg.d_head
     return (2 * d * hd * d + 2 * 2 * p * d * d + 2 * 2 * p * d * n + 2 * n * d * p
             + 2 * 2 * p * d * p + 2 * d * p)  # fmt: skip
@@ -213,7 +220,15 @@ def _activations(c: Circuit, ops: bd.Ops) -> Tensor:
     p = c.cfg.p
     pre = (c.U[:, None, :] + c.V[None, :, :] + c.b_in).reshape(p * p, -1)
     ops.add(3 * pre.numel())
-    return torch.relu(pre)
+    return pre.relu_()
+
+
+def _complex_product(A: Tensor, z: Tensor) -> Tensor:
+    """A @ z for real A [m, n] and complex z [n, F] as one real product with [Re z, Im z]
+    (no complex copy of A: at p = 509 that would be 8 GiB); the same 4 m n F FLOPs."""
+    F = z.shape[1]
+    out = A @ torch.cat([z.real, z.imag], 1)
+    return torch.complex(out[:, :F], out[:, F:])
 
 
 def brute_flops(p: int, n: int) -> int:
@@ -222,15 +237,26 @@ def brute_flops(p: int, n: int) -> int:
     return 3 * p * p * n + 2 * p**3 * n + 5 * p**3
 
 
+def _row_blocks(p: int, width: int) -> list[slice]:
+    """Blocks of tokens a whose p x width slice of a [p^2, width] tensor holds at most
+    bd._CHUNK x 16 elements (512 MiB of float64): brute force at any p in bounded memory."""
+    rows = max(1, (bd._CHUNK * 16) // (p * max(width, 1)))
+    return [slice(a0, min(p, a0 + rows)) for a0 in range(0, p, rows)]
+
+
 def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
+    """Every logit of every input, in blocks of tokens a (the FLOPs are the same)."""
     c = ex.c
     p, n = c.cfg.p, c.U.shape[1]
-    A = _activations(c, ops)
-    L = A @ c.O + _direct(c)
-    ops.add(2 * p**3 * n + 3 * p**3)
-    m = margins(L, labels(p))
-    ops.add(2 * p**3)
-    return m
+    y = labels(p).view(p, p)
+    out = []
+    for blk in _row_blocks(p, n):
+        pre = c.U[blk, None, :] + c.V[None, :, :] + c.b_in
+        L = pre.relu_().reshape(-1, n) @ c.O
+        L += (c.D_a[blk, None, :] + c.D_b[None, :, :]).reshape(-1, p) + c.logit_bias
+        out.append(margins(L, y[blk].reshape(-1)))
+    ops.add(3 * p * p * n + 2 * p**3 * n + 3 * p**3 + 2 * p**3)
+    return torch.cat(out)
 
 
 def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
@@ -250,7 +276,8 @@ def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
 def _waves(c: Circuit, f: bd.Fits, freqs: Tensor, sparse: bool, ops: bd.Ops
            ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """Complex output waves z [n, F] at frequencies `freqs` (each neuron: all of them, or with
-    `sparse` only its WAVES_PER_NEURON largest), and each row's remainder range rho [n]."""
+    `sparse` only its WAVES_PER_NEURON largest), their basis [F, p] and the rows' remainder
+    r [n, p] after the mean and the waves."""
     p, n = c.cfg.p, c.O.shape[0]
     z = torch.zeros(n, 0, dtype=torch.complex128)
     if len(freqs):
@@ -262,68 +289,162 @@ def _waves(c: Circuit, f: bd.Fits, freqs: Tensor, sparse: bool, ops: bd.Ops
     cc = torch.arange(p, dtype=torch.float64)
     basis = torch.exp(1j * 2 * math.pi * freqs[:, None] * cc / p)  # [F, p]
     r = c.O - c.O.mean(1, keepdim=True) - (z @ basis).real
+    ops.add(n * p * (4 * len(freqs) + 2))
+    return z, basis, r
+
+
+@dataclass
+class _Remainder:
+    """What the remainder bound (`_remainder_bound`) needs of the rows' remainder r [n, p]:
+    input-free, O(n p^2) to build."""
+
+    rho: Tensor  # [n] each row's range, max_c r_i - min_c r_i
+    Q: Tensor  # [n, k] neuron-space directions taken exactly (top singular vectors; any work)
+    W: Tensor  # [k, p] Q^T r
+    mean: Tensor  # [p] mean over the neurons of r - Q W
+    D: Tensor  # [p, p] || e_s - e_c ||_2 over the neurons, e = r - Q W - mean (centred)
+    R: float  # max_c || (|r| + |Q| |W|)[:, c] ||_2 (scales the rounding allowance)
+    gamma: float  # gamma_N for the longest sum the bound forms
+
+
+def _directions(r: Tensor, ops: bd.Ops) -> Tensor:
+    """The neuron-space directions along which r (centred over the neurons) varies most, in
+    order: its left singular vectors, from the eigenvectors of its p x p Gram matrix
+    [n, min(n, p)] (scaled by 1 / sigma; zero where sigma is)."""
+    n, p = r.shape
+    rc = r - r.mean(0)
+    vals, vecs = torch.linalg.eigh(rc.T @ rc)
+    vals, vecs = vals.flip(0).clamp_min(0), vecs.flip(1)
+    keep = vals > vals[0] * 1e-24 if len(vals) else vals > 0
+    Q = (rc @ vecs[:, keep]) / vals[keep].sqrt()
+    ops.add(2 * n * p * p + 2 * n * p + 10 * p**3 + 2 * n * p * int(keep.sum()))
+    return Q[:, : min(n, p)]
+
+
+def _remainder(r: Tensor, Q: Tensor, ops: bd.Ops) -> _Remainder:
+    n, p = r.shape
+    k = Q.shape[1]
+    W = Q.T @ r
+    e = r - Q @ W
+    mean = e.mean(0)
+    e = e - mean
+    N = n + 2 * k + 16
+    gamma = N * U_ROUND / (1 - N * U_ROUND)
+    # ||e_s - e_c||^2 = G_ss + G_cc - 2 G_sc from the Gram matrix (one product), each entry
+    # within gamma_n (G_ss + G_cc) of its exact value: that much is added before the root
+    G = e.T @ e
+    g = G.diagonal()
+    D = ((g[:, None] + g[None, :] - 2 * G).clamp_min(0) + 2 * gamma * (g[:, None] + g[None, :]))
+    R = float((r.abs() + Q.abs() @ W.abs()).norm(dim=0).max())
+    ops.add(2 * n * p + 4 * n * k * p + 3 * n * p + 2 * n * p * p + 8 * p * p + 2 * n * k * p
+            + 4 * n * p)  # fmt: skip
+    return _Remainder(r.max(1).values - r.min(1).values, Q, W, mean, D.sqrt(), R, gamma)
+
+
+def _remainder_bound(total: Tensor, spread: Tensor, AQ: Tensor, s: Tensor, rem: _Remainder,
+                     rng: Tensor, ops: bd.Ops) -> Tensor:  # fmt: skip
+    """Lower bounds lb [m, p] on sum_i A_i (r_i(s) - r_i(c)), what the remainder adds to the
+    margin against c, for m inputs with activations A_i >= 0 (n neurons) and answers s [m],
+    given per input total = sum_i A_i, spread = ||A - mean A||_2 and AQ = A Q [m, k]: the
+    better of
+
+    - the rows' ranges: >= -sum_i A_i rho_i = -rng (c-free, given);
+    - the directions Q exactly and Cauchy-Schwarz for the rest: with r = Q W + mean + e
+      (e centred over the neurons) the sum is (A Q)(W_s - W_c) + total (mean_s - mean_c)
+      + sum_i (A_i - mean A)(e_i(s) - e_i(c)), and the last term is at least
+      -spread D[s, c].
+
+    Both are identities plus one inequality, for any Q. The second one's own floating-point
+    error (the products, e and D computed from r, the norms) is at most 16 gamma_N ||A||_2 R
+    (||A||_2 <= spread + total / sqrt(n)), which is subtracted; the first is covered by the
+    certificate's allowance as before."""
+    m, k = AQ.shape
+    p, n = rem.D.shape[0], rem.Q.shape[0]
+    cs = total[:, None] * (rem.mean[s][:, None] - rem.mean[None, :])
+    if k:
+        E = AQ @ rem.W  # [m, p]
+        cs += E.gather(1, s[:, None]) - E
+    cs -= spread[:, None] * rem.D[s] * (1 + 4 * rem.gamma)
+    norm = spread + total / math.sqrt(n)
+    cs -= (16 * rem.gamma * rem.R * norm)[:, None]
+    ops.add(3 * m * p + 2 * m * k * p + 2 * m * p + 3 * m * p + 4 * m + m * p)
+    return torch.maximum(cs, -rng[:, None])
+
+
+def _bounded_margins(L: Tensor, s: Tensor, lb: Tensor, ops: bd.Ops) -> Tensor:
+    """min over c != s of L_s - L_c + lb_c, per input (L: the exact low-rank logits [m, p])."""
+    d = L.gather(1, s[:, None]) - L + lb
+    ops.add(3 * d.numel())
+    return d.scatter_(1, s[:, None], math.inf).min(1).values
+
+
+def _cascade(ex: _Exact, A: Tensor, L: Tensor, r: Tensor, ops: bd.Ops,
+             directions: bool = False, frugal: bool = False) -> Tensor:  # fmt: skip
+    """Margin bounds from the exact low-rank logits L [p^2, p], the activations A and the rows'
+    remainder r, each input taking the cheapest of these that certifies it: the rows' ranges
+    (all inputs); then, for the inputs left, `_remainder_bound` with no directions; with
+    `directions`, then with 2, 4, 8, ... of the remainder's leading neuron-space directions
+    taken in exactly (each step on the inputs still left), while a step is cheaper than running
+    those inputs exactly and the last one certified some (`frugal`, where the inputs left are
+    run exactly afterwards, applies that cost test to the first step too). Every step is a
+    proved bound, so each input keeps the best it got. Per-input sums and products already
+    formed are kept."""
+    p, n = ex.c.cfg.p, A.shape[1]
+    s = labels(p)
     rho = r.max(1).values - r.min(1).values
-    ops.add(n * p * (4 * len(freqs) + 4))
-    return z, basis, rho
+    rng = A @ rho
+    m = margins(L, s) - rng
+    ops.add(2 * n * p + 2 * p * p * n + 3 * p**3)
+    per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly (_brute_leftovers)
+    most = min(ADAPTIVE_DIRECTIONS, n, p)
+    ks = [0] + ([2**j for j in range(1, most.bit_length()) if 2**j <= most] if directions else [])
+    total = spread = AQ = Q = None
+    done = 0  # directions whose A Q columns are formed (for every input still left)
+    for k in ks:
+        idx = torch.nonzero(m <= ex.slack).flatten()
+        left = len(idx)
+        fixed = 2 * n * p * p + 6 * n * k * p + 12 * n * p + (
+            2 * n * p * p + 10 * p**3 + 2 * n * p * p if Q is None and k else 0)  # fmt: skip
+        each = (5 * n if total is None else 0) + 2 * n * (k - done) + 2 * k * p + 14 * p
+        if left == 0 or ((frugal or k) and fixed + left * each >= left * per_input):
+            break
+        if total is None:
+            total, spread = torch.zeros(p * p, dtype=A.dtype), torch.zeros(p * p, dtype=A.dtype)
+            Ai = A[idx]
+            total[idx] = Ai.sum(1)
+            spread[idx] = (Ai - total[idx, None] / n).norm(dim=1)
+            ops.add(5 * left * n)
+        if k > done:
+            if Q is None:
+                Q = _directions(r, ops)
+                AQ = torch.zeros(p * p, Q.shape[1], dtype=A.dtype)
+            AQ[idx, done:k] = A[idx] @ Q[:, done:k]
+            ops.add(2 * left * n * (k - done))
+            done = k
+        rem = _remainder(r, Q[:, :k] if Q is not None else torch.zeros(n, 0, dtype=A.dtype), ops)
+        aq = AQ[idx, :k] if AQ is not None else torch.zeros(left, 0, dtype=A.dtype)
+        lb = _remainder_bound(total[idx], spread[idx], aq, s[idx], rem, rng[idx], ops)
+        new = _bounded_margins(L[idx], s[idx], lb, ops)
+        m[idx] = torch.maximum(m[idx], new)
+        if k and not bool((new > ex.slack).any()):
+            break  # a step that certifies nothing ends it
+    return m
 
 
-def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops) -> Tensor:
+def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops, directions: bool = False,
+             frugal: bool = False) -> Tensor:  # fmt: skip
     c = ex.c
     p, n = c.cfg.p, c.U.shape[1]
     f = bd.fit(c, ops)
     keys = bd.key_clusters(f)
     freqs = torch.tensor(keys, dtype=torch.float64)
-    z, basis, rho = _waves(c, f, freqs, sparse, ops)
+    z, basis, r = _waves(c, f, freqs, sparse, ops)
     A = _activations(c, ops)
-    Z = A.to(torch.complex128) @ z  # [p^2, F] (with sparse, the zero entries are not counted)
+    Z = _complex_product(A, z)  # [p^2, F] (with sparse, the zero entries are not counted)
     ops.add(4 * p * p * n * (min(len(keys), WAVES_PER_NEURON) if sparse else len(keys)))
     L = (Z @ basis).real + _direct(c)
     ops.add(4 * p**3 * len(keys) + 3 * p**3)
-    m = margins(L, labels(p)) - A @ rho
-    ops.add(2 * p**3 + 2 * p * p * n)
-    return m
-
-
-def _adaptive(ex: _Exact, ops: bd.Ops) -> Tensor:
-    c = ex.c
-    p, n = c.cfg.p, c.U.shape[1]
-    f = bd.fit(c, ops)
-    keys = bd.key_clusters(f)
-    half = (p - 1) // 2
-    load = (f.XO[1 : half + 1].abs() * torch.where(f.live, f.H, 0.0)).sum(1)  # [half]
-    ops.add(4 * half * n)
-    rest = [int(j) + 1 for j in torch.argsort(load, descending=True) if int(j) + 1 not in keys]
-    A = _activations(c, ops)
-    Ac = A.to(torch.complex128)
-    L = _direct(c)
-    r = c.O - c.O.mean(1, keepdim=True)  # each row's remainder after the waves taken so far
-    x = torch.arange(p, dtype=torch.float64)
-    ops.add(3 * p**3 + 2 * n * p)
-
-    def cost(F: int) -> int:
-        """Taking F frequencies' waves in, and the margin bounds after it."""
-        return F * (4 * p * p * n + 4 * p**3 + 4 * n * p) + 2 * n * p + 2 * p**3 + 2 * p * p * n
-
-    def add(freqs: list[int]) -> Tensor:
-        """Take the waves at `freqs` (may be none) into the low-rank part; the new margin
-        bounds."""
-        nonlocal L, r
-        if freqs:
-            fr = torch.tensor(freqs, dtype=torch.float64)
-            z = torch.stack([bd._coef(f.XO, k, p) for k in freqs], 1)  # [n, F]
-            basis = torch.exp(1j * 2 * math.pi * fr[:, None] * x / p)  # [F, p]
-            L = L + ((Ac @ z) @ basis).real
-            r = r - (z @ basis).real
-        ops.add(cost(len(freqs)))
-        return margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values)
-
-    m = add(keys)
-    per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly (_brute_leftovers)
-    for k in rest:
-        if int((m <= ex.slack).sum()) * per_input <= cost(1):
-            break  # cheaper to run what is left exactly (certify() does, after the allowance)
-        m = add([k])
-    return m
+    return _cascade(ex, A, L, r, ops, directions, frugal)
 
 
 def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -425,7 +546,8 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
 
 PROVES = {
     "brute": "exact margins of every input (up to the rounding allowance)",
-    "subcubic": "margin >= key-frequency low-rank margin - sum_i A_i range(remainder_i), per input",
+    "subcubic": "margin >= key-frequency low-rank margin + a lower bound on the remainder's "
+    "share (its rows' ranges, or centred Cauchy-Schwarz per competitor), per input",
     "cluster": "as subcubic with each neuron's 2 strongest key-frequency waves only",
     "quadrature": "margin >= (exact x/2 half + pizza closed forms) margin, each competitor c "
     "charged 2 |sin(pi f (s - c) / p)| x each output wave's deviation bound at the input's "
@@ -438,16 +560,19 @@ PROVES["interpolation"] = (
     "output remainders' n(s) + r(c), per input")
 for _s in ("cluster", "quadrature", "interpolation"):
     PROVES[f"{_s}+brute"] = f"{_s}'s bound, and the exact margin of every input it leaves"
-PROVES["adaptive"] = ("as subcubic with the fewest output frequencies (key ones first) that make "
-                      "the rest cheaper to run exactly, and the exact margin of every input left")
+PROVES["adaptive"] = ("as cluster, then the remainder's leading neuron-space directions taken "
+                      "in exactly while cheaper than running the inputs left, and the exact "
+                      "margin of every input left")
 
 
 def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             grid: int = bd.DEFAULT_GRID, harmonics: int = bd.DEFAULT_HARMONICS,
-            extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> Certificate:  # fmt: skip
+            extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS, truth: Tensor | None = None
+            ) -> Certificate:  # fmt: skip
     """Certify `model` with `strategy` (module doc); with check, add the truth beside it.
     `grid`, `harmonics` and `extra_outputs` are the compact bounds' options (`quadlens bound`),
-    used by the quadrature and interpolation strategies."""
+    used by the quadrature and interpolation strategies. `truth` (with check): the model's
+    `true_margins`, computed once by a caller that checks several strategies."""
     if strategy not in STRATEGIES:
         raise QuadlensError(
             f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
@@ -464,10 +589,9 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             m = _brute(ex, ops)
         elif base in ("quadrature", "interpolation"):
             m = _quadrature(ex, ops, grid, base == "interpolation", harmonics, extra_outputs)
-        elif base == "adaptive":
-            m = _adaptive(ex, ops)
         else:
-            m = _lowrank(ex, base == "cluster", ops)
+            grow = base == "adaptive"
+            m = _lowrank(ex, base in ("cluster", "adaptive"), ops, grow, grow or bool(fallback))
         m = m - ex.slack
         if fallback or base == "adaptive":
             m = _brute_leftovers(ex, m, ops)
@@ -486,7 +610,7 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         proves=PROVES[strategy],
     )  # fmt: skip
     if check:
-        truth = true_margins(model)
+        truth = true_margins(model) if truth is None else truth
         cert.true_accuracy = float((truth > 0).double().mean())
         cert.true_min_margin = float(truth.min())
         # sound: every certified input is correct, and no proved lower bound exceeds the true
@@ -504,8 +628,11 @@ def true_margins(model: Model) -> Tensor:
     """The margins of the transformer's own forward in float64 on every input (an independent
     path: no circuit view)."""
     m64 = copy.deepcopy(model).double().cpu()
-    a, b = all_pairs(model.cfg.p)
-    return margins(m64(a, b), labels(model.cfg.p))
+    p = model.cfg.p
+    a, b, y = (*all_pairs(p), labels(p))
+    n = max(model.cfg.d_mlp, m64.W_in.shape[0])
+    rows = [slice(blk.start * p, blk.stop * p) for blk in _row_blocks(p, n)]
+    return torch.cat([margins(m64(a[r], b[r]), y[r]) for r in rows])
 
 
 def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
@@ -517,7 +644,8 @@ def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
 
     torch.set_num_threads(1)
     _, model = rundir.load_run(Path(zoo) / run)
-    return [certify(model, s, check=check, **options).to_dict() for s in strategies]
+    truth = true_margins(model) if check else None  # once for all strategies
+    return [certify(model, s, check=check, truth=truth, **options).to_dict() for s in strategies]
 
 
 def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int = bd.DEFAULT_GRID,

@@ -339,17 +339,22 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from quadlens import synth
     from quadlens.evaluate import evaluate
-    from quadlens.synth import gromov
 
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         rundir.prepare_out_dir(out, overwrite=False)  # raises with the standard message
-    cfg, model = gromov(args.p, args.width, args.seed)
+    if args.construction == "gromov":
+        cfg, model = synth.gromov(args.p, args.width, args.seed)
+        what = "Gromov network"
+    else:
+        cfg, model = synth.pizza(args.p, args.width, args.seed, args.freqs, args.noise)
+        what = f"synthetic pizza (frequencies {cfg.source['freqs']})"
     _write_import(out, cfg, model, args.overwrite, args.command_line)
     ev = evaluate(model)
     _emit({"run": str(out), **ev.to_dict()}, args.json,
-          f"Gromov network p={args.p} width={args.width} -> {out}: accuracy {ev.accuracy:.2%}, "
+          f"{what} p={args.p} width={args.width} -> {out}: accuracy {ev.accuracy:.2%}, "
           f"min margin {ev.min_margin:.4g}")  # fmt: skip
     return 0
 
@@ -451,7 +456,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_certify(args: argparse.Namespace) -> int:
     from quadlens import plots
-    from quadlens.certify import STRATEGIES, certify, certify_zoo
+    from quadlens.certify import STRATEGIES, certify, certify_zoo, true_margins
 
     target = Path(args.run)
     strategies = list(STRATEGIES) if args.all_strategies else [args.strategy]
@@ -469,8 +474,10 @@ def cmd_certify(args: argparse.Namespace) -> int:
         _emit(res, args.json, text)
         return 0
     _, model = rundir.load_run(target)
+    truth = true_margins(model) if args.check else None  # once for all strategies
     certs = [certify(model, s, check=args.check, grid=args.grid, harmonics=args.harmonics,
-                     extra_outputs=args.extra_outputs) for s in strategies]  # fmt: skip
+                     extra_outputs=args.extra_outputs, truth=truth)
+             for s in strategies]  # fmt: skip
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
@@ -818,19 +825,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     sy = sub.add_parser("synth", help="build a model with a known explanation as a run")
     ssub = sy.add_subparsers(dest="construction", required=True, metavar="CONSTRUCTION")
-    g = ssub.add_parser(
-        "gromov",
-        help="Gromov's analytic x^2 network (MLP-only, no biases)",
-        epilog="example:\n  quadlens synth gromov --p 97 --width 500 --out runs/gromov",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    g.add_argument("--p", type=int, default=97)
-    g.add_argument("--width", type=int, default=500)
-    g.add_argument("--seed", type=int, default=0, help="draws the frequencies and phases")
-    g.add_argument("--out", required=True)
-    g.add_argument("--overwrite", action="store_true")
-    g.add_argument("--json", action="store_true")
-    g.set_defaults(func=cmd_synth)
+    constructions = {
+        "gromov": ("Gromov's analytic x^2 network (MLP-only, no biases)", 97, 500,
+                   "the frequencies and phases", "--p 97 --width 500 --out runs/gromov"),
+        "pizza": ("an idealised-plus-noise pizza circuit as an MLP-only ReLU model, at any p",
+                  59, 512, "the key frequencies, phases, amplitudes and noise",
+                  "--p 257 --width 2048 --out runs/pizza-257"),
+    }  # fmt: skip
+    for name, (what, p, width, draws, example) in constructions.items():
+        sp = ssub.add_parser(name, help=what, epilog=f"example:\n  quadlens synth {name} {example}",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+        sp.add_argument("--p", type=int, default=p)
+        sp.add_argument("--width", type=int, default=width, help="neurons (d_mlp)")
+        sp.add_argument("--seed", type=int, default=0, help=f"draws {draws}")
+        if name == "pizza":
+            sp.add_argument("--freqs", type=int, default=None,
+                            help="number of key frequencies, drawn from the seed (default 5)")
+            sp.add_argument("--noise", type=float, default=0.01,
+                            help="standard deviation of the noise on U, V and O (default 0.01)")
+        sp.add_argument("--out", required=True)
+        sp.add_argument("--overwrite", action="store_true")
+        sp.add_argument("--json", action="store_true")
+        sp.set_defaults(func=cmd_synth)
 
     im = sub.add_parser("import", help="import a checkpoint trained elsewhere")
     isub = im.add_subparsers(dest="format", required=True, metavar="FORMAT")

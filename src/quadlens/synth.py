@@ -52,11 +52,16 @@ def gromov(p: int = 97, width: int = 500, seed: int = 0) -> tuple[RunConfig, Mod
 
 
 def pizza_circuit(p: int, d_mlp: int, freqs: list[int] | None = None, noise: float = 0.05,
-                  secondary: float = 0.1, bias: float = 0.2, seed: int = 0) -> Circuit:
+                  secondary: float = 0.1, bias: float = 0.2, seed: int = 0,
+                  stratified: bool = False) -> Circuit:  # fmt: skip
     """An idealised-plus-noise pizza circuit (science.md §3-4): the bound's scaling workload.
 
     Neuron i serves frequency k_i (the given ones in turn; default three spread frequencies) at
-    a uniformly random phase phi_i, with amplitudes A_i, B_i ~ U(0.5, 1.5):
+    a uniformly random phase phi_i (with `stratified`: the neurons of a frequency spread evenly
+    over the circle, each at a uniformly random place in its own slot of width 2 pi / n_k, from
+    a random offset per frequency: a quadrature rule instead of Monte Carlo, whose error is
+    small enough for the model to be right on every input), with amplitudes
+    A_i, B_i ~ U(0.5, 1.5):
 
         U[x, i] = A_i (cos(w x + phi_i) + secondary cos(2 w x + 2 phi_i + pi)) + noise N(0, 1)
         V[x, i] = the same with its own noise,   b_in[i] = bias A_i N(0, 1)
@@ -75,6 +80,12 @@ def pizza_circuit(p: int, d_mlp: int, freqs: list[int] | None = None, noise: flo
     k = torch.tensor([freqs[i % len(freqs)] for i in range(d_mlp)], dtype=d)
     w = 2 * math.pi * k / p
     phi = torch.rand(d_mlp, generator=gen, dtype=d) * 2 * math.pi
+    if stratified:  # neuron i is member i // F of frequency i % F's n_k neurons
+        F = len(freqs)
+        j = torch.arange(d_mlp) % F
+        n_k = torch.bincount(j, minlength=F).to(d)[j]
+        offset = torch.rand(F, generator=gen, dtype=d)[j]
+        phi = 2 * math.pi * ((torch.arange(d_mlp) // F + phi / (2 * math.pi)) / n_k + offset)
     A = 0.5 + torch.rand(d_mlp, generator=gen, dtype=d)
     B = 0.5 + torch.rand(d_mlp, generator=gen, dtype=d)
     x = torch.arange(p, dtype=d)[:, None]
@@ -87,3 +98,46 @@ def pizza_circuit(p: int, d_mlp: int, freqs: list[int] | None = None, noise: flo
                       combine="sum")  # fmt: skip
     zeros = torch.zeros(p, p, dtype=d)
     return Circuit(cfg, U, V, b_in, O, zeros, zeros, torch.zeros(p, dtype=d))
+
+
+PIZZA_FREQUENCIES = 5  # key frequencies of `pizza` models (trained p = 59 models have 4-6)
+
+
+def pizza(p: int = 59, width: int = 512, seed: int = 0, n_freqs: int | None = None,
+          noise: float = 0.01, secondary: float = 0.1, bias: float = 0.2
+          ) -> tuple[RunConfig, Model]:  # fmt: skip
+    """A synthetic pizza model at any size: `pizza_circuit` (stratified phases, `n_freqs` key
+    frequencies drawn from the seed) as an MLP-only ReLU model on [one-hot a; one-hot b]:
+    W_E = W_U = identity, W_in = [U; V], W_out = O, no W_pos, b_out = 0. Its circuit view is
+    exactly that circuit (up to the float32 weights), so every lens, bound and certificate for
+    the circuit view reads it; it stands in for trained pizza models at p where training them
+    is out of reach on a CPU (the certificates' scaling benchmark)."""
+    if p < 5 or width < 1:
+        raise QuadlensError(f"need --p >= 5 and --width >= 1, got p = {p}, width = {width}")
+    half = (p - 1) // 2
+    n_freqs = PIZZA_FREQUENCIES if n_freqs is None else n_freqs
+    if not math.isfinite(noise) or noise < 0:
+        raise QuadlensError(f"--noise must be a finite number >= 0, got {noise}")
+    if not 1 <= n_freqs <= min(half, width):
+        raise QuadlensError(
+            f"--freqs must lie in 1..{min(half, width)} for p = {p} and width = {width}, got "
+            f"{n_freqs}"
+        )
+    gen = torch.Generator().manual_seed(derived_seed(seed, "pizza-frequencies"))
+    freqs = sorted((torch.randperm(half, generator=gen)[:n_freqs] + 1).tolist())
+    c = pizza_circuit(p, width, freqs, noise, secondary, bias, seed, stratified=True)
+    cfg = ModelConfig(p=p, d_model=p, n_heads=1, d_head=p, d_mlp=width, activation="relu",
+                      architecture="mlp", combine="concat")  # fmt: skip
+    model = Model(cfg)
+    with torch.no_grad():
+        model.W_E.copy_(torch.eye(p))
+        model.W_pos.zero_()
+        model.W_in.copy_(torch.cat([c.U, c.V]))
+        model.b_in.copy_(c.b_in)
+        model.W_out.copy_(c.O)
+        model.b_out.zero_()
+        model.W_U.copy_(torch.eye(p))
+    source = {"format": "synthetic", "construction": "pizza", "p": p, "width": width,
+              "seed": seed, "freqs": freqs, "noise": noise, "secondary": secondary,
+              "bias": bias}  # fmt: skip
+    return RunConfig(model=cfg, train=None, preset=None, source=source), model
