@@ -218,7 +218,7 @@ def _direct(c: Circuit) -> Tensor:
 
 def _activations(c: Circuit, ops: bd.Ops) -> Tensor:
     p = c.cfg.p
-    pre = (c.U[:, None, :] + c.V[None, :, :] + c.b_in).reshape(p * p, -1)
+    pre = ((c.U + c.b_in)[:, None, :] + c.V[None, :, :]).reshape(p * p, -1)  # one pass
     ops.add(3 * pre.numel())
     return pre.relu_()
 
@@ -251,7 +251,7 @@ def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
     y = labels(p).view(p, p)
     out = []
     for blk in _row_blocks(p, n):
-        pre = c.U[blk, None, :] + c.V[None, :, :] + c.b_in
+        pre = (c.U[blk] + c.b_in)[:, None, :] + c.V[None, :, :]
         L = pre.relu_().reshape(-1, n) @ c.O
         L += (c.D_a[blk, None, :] + c.D_b[None, :, :]).reshape(-1, p) + c.logit_bias
         out.append(margins(L, y[blk].reshape(-1)))
