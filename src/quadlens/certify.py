@@ -355,9 +355,11 @@ def _remainder_bound(total: Tensor, spread: Tensor, AQ: Tensor, s: Tensor, rem: 
       -spread D[s, c].
 
     Both are identities plus one inequality, for any Q. The second one's own floating-point
-    error (the products, e and D computed from r, the norms) is at most 16 gamma_N ||A||_2 R
-    (||A||_2 <= spread + total / sqrt(n)), which is subtracted; the first is covered by the
-    certificate's allowance as before."""
+    error is subtracted: with ||A||_2 <= spread + total / sqrt(n), ||e_c|| <= 2 R and
+    D <= 4 R, the products A Q W (2 gamma ||A|| R), the mean term (6 gamma ||A|| R), e computed
+    from r (4 gamma ||A|| R through D), spread computed from A (16 gamma ||A|| R) and the
+    final sums (5 gamma ||A|| R) add up to 33 gamma_N ||A||_2 R; 64 gamma_N ||A||_2 R is
+    taken. The first is covered by the certificate's allowance as before."""
     m, k = AQ.shape
     p, n = rem.D.shape[0], rem.Q.shape[0]
     cs = total[:, None] * (rem.mean[s][:, None] - rem.mean[None, :])
@@ -366,7 +368,7 @@ def _remainder_bound(total: Tensor, spread: Tensor, AQ: Tensor, s: Tensor, rem: 
         cs += E.gather(1, s[:, None]) - E
     cs -= spread[:, None] * rem.D[s] * (1 + 4 * rem.gamma)
     norm = spread + total / math.sqrt(n)
-    cs -= (16 * rem.gamma * rem.R * norm)[:, None]
+    cs -= (64 * rem.gamma * rem.R * norm)[:, None]
     ops.add(3 * m * p + 2 * m * k * p + 2 * m * p + 3 * m * p + 4 * m + m * p)
     return torch.maximum(cs, -rng[:, None])
 
