@@ -165,8 +165,10 @@ def test_resume_refuses_conflicting_options(tmp_path, tiny_run):
     _assert_error(run_cli("train", "--resume"), r"--resume needs --out")
 
 
-def test_ctrl_c_then_resume_matches_uninterrupted(tmp_path):
-    """A real SIGINT to `quadlens train`, then --resume: same weights as an uninterrupted run."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_then_resume_matches_uninterrupted(tmp_path, sig):
+    """A real SIGINT (Ctrl-C) or SIGTERM (`kill PID`) to `quadlens train`, then --resume: same
+    weights as an uninterrupted run; the exit code is 128 + the signal's number."""
     args = [*TINY_ARGS, "--epochs", "3000", "--checkpoint-every", "1000"]
     full, part = tmp_path / "full", tmp_path / "part"
     assert run_cli("train", *args, "--out", str(full)).code == 0
@@ -178,11 +180,11 @@ def test_ctrl_c_then_resume_matches_uninterrupted(tmp_path):
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("training finished before the interrupt arrived (machine too fast)")
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + sig, err
     assert "--resume" in err and "Traceback" not in err
     assert (part / rundir.CHECKPOINT).exists()
     assert run_cli("train", *args, "--out", str(part), "--resume").code == 0

@@ -103,6 +103,66 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
         ).read_text()
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is pid, from /proc."""
+    stats = {int(d): _stat(d) for d in os.listdir("/proc") if d.isdigit()}
+    return [c for c, f in stats.items() if f and int(f[1]) == pid and f[0] != "Z"]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [p for p in pids if (f := _stat(p)) and f[0] != "Z"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+def test_zoo_workers_never_outlive_the_zoo(tmp_path):
+    """SIGTERM stops a zoo as Ctrl-C does (exit 143, checkpoints, no worker left running).
+    SIGKILL gives the workers no word: they notice their parent is gone, checkpoint and exit
+    instead of training on, orphaned, into the zoo directory. Either way --resume ends with the
+    models of an uninterrupted zoo."""
+    args = ["zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--epochs", "3000"]
+    full = tmp_path / "full"
+    assert run_cli(*args, "--out", str(full)).code == 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        part = tmp_path / f"part-{sig.name}"
+        cmd = [sys.executable, "-m", "quadlens", *args, "--workers", "2", "--out", str(part)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)  # fmt: skip
+        first = part / "runs" / "seed0000" / rundir.METRICS
+        deadline = time.time() + 120
+        while not (first.exists() and first.read_text().count("\n") >= 3):
+            assert time.time() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert workers, "no worker processes found"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            pytest.skip("the zoo finished before the signal arrived")
+        deadline = time.time() + 45  # (an orphaned worker exits 15 s after its parent)
+        while _alive(workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(workers), (sig.name, _alive(workers))
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 143 and "--resume" in err and "Traceback" not in err, err
+        assert (part / "runs" / "seed0000" / rundir.CHECKPOINT).exists() or (
+            part / "runs" / "seed0000" / rundir.WEIGHTS).exists(), sig.name  # fmt: skip
+        res = run_cli(*args, "--out", str(part), "--resume", "--json")
+        assert res.code == 0, res.err
+        for name in ("seed0000", "seed0001", "seed0002"):
+            a, b = _weights(full / "runs" / name), _weights(part / "runs" / name)
+            assert all(torch.equal(a[k], b[k]) for k in a), (sig.name, name)
+
+
 def test_zoo_study(tmp_path):
     zoo = tmp_path / "zoo"
     assert run_cli("zoo", "train", "--seeds", "0-2", "--weight-decay", "1,2", *ZOO_ARGS,

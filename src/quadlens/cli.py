@@ -90,13 +90,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             progress=not args.quiet and not args.json,
             command=args.command_line,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             f"quadlens: interrupted; the run is saved at its last epoch. Continue it with:\n"
             f"  quadlens train --resume --out {out}",
             file=sys.stderr,
         )
-        return 130
+        return _interrupt_code(exc)
     ev = result.eval
     data = {
         "run": str(out),
@@ -266,10 +266,10 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             command=args.command_line, backend=args.backend, address=args.address,
             workers=args.workers,
         )  # fmt: skip
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"quadlens: interrupted; finished models are kept. Continue with the same command "
               f"and --resume (zoo {out})", file=sys.stderr)  # fmt: skip
-        return 130
+        return _interrupt_code(exc)
     rows = []
     for member, res in results:
         ev = res if res is not None else evaluate(rundir.load_run(out / member.run)[1])
@@ -336,6 +336,12 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
     lines.append(f"-> {out / 'study.json'}")
     print("\n".join(lines))
     return 0
+
+
+def _interrupt_code(exc: KeyboardInterrupt) -> int:
+    """The shell's exit code for a run stopped by a signal: 128 + its number (Ctrl-C: 130,
+    SIGTERM: 143, SIGHUP: 129)."""
+    return 128 + int(getattr(exc, "signum", 2))
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -326,13 +326,13 @@ def train_batch(
     if bar is not None:
         bar.update(start * len(members))
     completed = start  # optimizer steps applied to the parameters
-    with deferred_sigint() as interrupted:
+    with deferred_interrupt() as interrupted:
         try:
             if start == 0:
                 log(0)
             for step in range(start, t.epochs):
                 if interrupted():  # Ctrl-C lands here, between steps, never inside one
-                    raise KeyboardInterrupt
+                    raise Interrupted(interrupted())
                 losses = stepper()
                 for m, loss in zip(members, losses, strict=True):
                     if not math.isfinite(loss):
@@ -379,22 +379,37 @@ def _save_checkpoints(members: list[_Member], step: int) -> None:
             _save_checkpoint(m.out, m.cfg, m.model, m.opt, step)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped at a checkpoint by a signal (`signum`: SIGINT, SIGTERM or SIGHUP)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Ctrl-C, `kill PID` and a closed terminal all stop a run the same way: at a checkpoint
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))  # fmt: skip
+
+
 @contextmanager
-def deferred_sigint() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C into a flag the loop checks between steps (main thread only)."""
-    flag = {"set": False}
+def deferred_interrupt() -> Iterator[Callable[[], int]]:
+    """Turn Ctrl-C (SIGINT), SIGTERM and SIGHUP into a flag the loop checks between steps: it
+    returns the signal's number, 0 while none has come (main thread only)."""
+    flag = {"signum": 0}
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
+        yield lambda: 0
         return
 
     def handler(signum: int, frame: object) -> None:
-        flag["set"] = True
+        flag["signum"] = flag["signum"] or signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
-        yield lambda: flag["set"]
+        yield lambda: flag["signum"]
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _postfix(bar: tqdm, row: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -37,7 +39,15 @@ from quadlens import rundir
 from quadlens.config import RunConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import EvalResult
-from quadlens.train import batch_key, deferred_sigint, progress_bar, resolve_device, train_batch
+from quadlens.train import (
+    STOP_SIGNALS,
+    Interrupted,
+    batch_key,
+    deferred_interrupt,
+    progress_bar,
+    resolve_device,
+    train_batch,
+)
 
 MANIFEST = "zoo.json"
 
@@ -206,6 +216,8 @@ def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], dev
     import torch
 
     torch.set_num_threads(threads)
+    if _stop is not None and (_stop.is_set() or os.getppid() != _parent):
+        raise Interrupted()  # the zoo is stopping (or gone): a task queued here does not start
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
     bar = None if _progress is None else _QueueBar(_progress)
     res = train_batch(cfgs, [Path(zoo) / r for r in runs], device=device, resume=True,
@@ -214,6 +226,8 @@ def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], dev
 
 
 _progress: Any = None  # a worker process's queue to the parent's progress bar
+_stop: Any = None  # a worker process's view of the parent's "stop" event
+_parent = 0  # a worker process's parent
 
 
 class _QueueBar:
@@ -229,13 +243,33 @@ class _QueueBar:
         self.queue.put(("postfix", kw))
 
 
-def _worker_init(queue: Any) -> None:
-    """A worker ignores Ctrl-C between batches; while training, train_batch catches it, saves
-    its checkpoints and stops (the parent forwards the signal)."""
-    global _progress
-    _progress = queue
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_init(queue: Any, stop: Any) -> None:
+    """A worker ignores Ctrl-C (and SIGTERM, SIGHUP) between batches; while training,
+    train_batch catches them, saves its checkpoints and stops. A watchdog thread raises that
+    Ctrl-C itself while the parent's `stop` event is set (a batch that started after the
+    parent's forwarded Ctrl-C stops too) and when the parent dies without a word (SIGKILL), so
+    no worker trains on into the zoo directory."""
+    global _progress, _stop, _parent
+    _progress, _stop, _parent = queue, stop, os.getppid()
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     queue.put(("pid", os.getpid()))
+    threading.Thread(target=_watchdog, args=(os.getppid(), stop), daemon=True).start()
+
+
+def _watchdog(parent: int, stop: Any, poll: float = 0.2, grace: float = 15.0) -> None:
+    """Interrupt this worker's training batch (it checkpoints and stops) while `stop` is set or
+    the parent is gone (this process re-parented), every `poll` seconds, so a batch that starts
+    later stops too; once orphaned, exit after `grace` seconds whatever it is doing."""
+    orphaned = None
+    while True:
+        if os.getppid() != parent:
+            orphaned = orphaned or time.monotonic()
+            if time.monotonic() - orphaned > grace:
+                os._exit(1)
+        if orphaned or stop.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(poll)
 
 
 @contextmanager
@@ -260,11 +294,11 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
                    device: str, command: list[str] | None, bar: tqdm, workers: int,
                    ) -> list[tuple[Member, EvalResult]]:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
-    queue = ctx.Queue()
+    queue, stop = ctx.Queue(), ctx.Event()
     pids: list[int] = []
     out: list[tuple[Member, EvalResult]] = []
     pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                       initargs=(queue,))  # fmt: skip
+                                       initargs=(queue, stop))  # fmt: skip
     with _one_thread_env():  # the workers start (in submit) with one-thread runtimes
         pending = {
             pool.submit(_train_chunk, str(zoo), [cfgs[m.name].to_dict() for m in chunk],
@@ -282,13 +316,13 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
             else:
                 bar.set_postfix(**value, refresh=False)
 
-    # Ctrl-C becomes a flag checked between polls: arriving inside drain() it could cut a
-    # message on the progress queue in half and leave the queue unreadable
-    with deferred_sigint() as interrupted:
+    # Ctrl-C (or SIGTERM, SIGHUP) becomes a flag checked between polls: arriving inside drain()
+    # it could cut a message on the progress queue in half and leave the queue unreadable
+    with deferred_interrupt() as interrupted:
         try:
             while pending:
                 if interrupted():
-                    raise KeyboardInterrupt
+                    raise Interrupted(interrupted())
                 done, _ = futures.wait(pending, timeout=0.2, return_when=futures.FIRST_COMPLETED)
                 drain()
                 for fut in done:
@@ -296,6 +330,7 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
                     evals = fut.result()  # a worker's error (or interrupt) surfaces here
                     out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
         except BaseException:
+            stop.set()  # batches queued or starting in a worker stop too (its watchdog)
             for pid in pids:  # running batches save their checkpoints and stop
                 try:
                     os.kill(pid, signal.SIGINT)
