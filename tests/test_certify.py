@@ -138,7 +138,7 @@ def _remainder_lb(A: torch.Tensor, r, s, Q) -> torch.Tensor:
     rem = ce._remainder(r, Q, ops)
     total = A.sum(1)
     spread = (A - total[:, None] / A.shape[1]).norm(dim=1)
-    rng = A @ rem.rho
+    rng = A @ (r.max(1).values - r.min(1).values)  # the rows' ranges
     return ce._remainder_bound(total, spread, A @ Q, s, rem, rng, ops)
 
 

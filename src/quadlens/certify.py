@@ -216,11 +216,17 @@ def _direct(c: Circuit) -> Tensor:
     return (c.D_a[:, None, :] + c.D_b[None, :, :]).reshape(p * p, p) + c.logit_bias
 
 
+def _grid_activations(c: Circuit, rows: slice = slice(None)) -> Tensor:
+    """ReLU(U[a] + V[b] + b_in) for the tokens a in `rows` and every b, in pair order
+    [len(rows) p, n] ((U + b_in) + V: one pass over the result)."""
+    pre = (c.U[rows] + c.b_in)[:, None, :] + c.V[None, :, :]
+    return pre.relu_().reshape(-1, c.U.shape[1])
+
+
 def _activations(c: Circuit, ops: bd.Ops) -> Tensor:
-    p = c.cfg.p
-    pre = ((c.U + c.b_in)[:, None, :] + c.V[None, :, :]).reshape(p * p, -1)  # one pass
-    ops.add(3 * pre.numel())
-    return pre.relu_()
+    A = _grid_activations(c)
+    ops.add(3 * A.numel())
+    return A
 
 
 def _complex_product(A: Tensor, z: Tensor) -> Tensor:
@@ -251,8 +257,7 @@ def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
     y = labels(p).view(p, p)
     out = []
     for blk in _row_blocks(p, n):
-        pre = (c.U[blk] + c.b_in)[:, None, :] + c.V[None, :, :]
-        L = pre.relu_().reshape(-1, n) @ c.O
+        L = _grid_activations(c, blk) @ c.O
         L += (c.D_a[blk, None, :] + c.D_b[None, :, :]).reshape(-1, p) + c.logit_bias
         out.append(margins(L, y[blk].reshape(-1)))
     ops.add(3 * p * p * n + 2 * p**3 * n + 3 * p**3 + 2 * p**3)
@@ -298,7 +303,6 @@ class _Remainder:
     """What the remainder bound (`_remainder_bound`) needs of the rows' remainder r [n, p]:
     input-free, O(n p^2) to build."""
 
-    rho: Tensor  # [n] each row's range, max_c r_i - min_c r_i
     Q: Tensor  # [n, k] neuron-space directions taken exactly (top singular vectors; any work)
     W: Tensor  # [k, p] Q^T r
     mean: Tensor  # [p] mean over the neurons of r - Q W
@@ -336,9 +340,9 @@ def _remainder(r: Tensor, Q: Tensor, ops: bd.Ops) -> _Remainder:
     g = G.diagonal()
     D = ((g[:, None] + g[None, :] - 2 * G).clamp_min(0) + 2 * gamma * (g[:, None] + g[None, :]))
     R = float((r.abs() + Q.abs() @ W.abs()).norm(dim=0).max())
-    ops.add(2 * n * p + 4 * n * k * p + 3 * n * p + 2 * n * p * p + 8 * p * p + 2 * n * k * p
+    ops.add(4 * n * k * p + 3 * n * p + 2 * n * p * p + 8 * p * p + 2 * n * k * p
             + 4 * n * p)  # fmt: skip
-    return _Remainder(r.max(1).values - r.min(1).values, Q, W, mean, D.sqrt(), R, gamma)
+    return _Remainder(Q, W, mean, D.sqrt(), R, gamma)
 
 
 def _remainder_bound(total: Tensor, spread: Tensor, AQ: Tensor, s: Tensor, rem: _Remainder,
@@ -637,6 +641,14 @@ def true_margins(model: Model) -> Tensor:
     return torch.cat([margins(m64(a[r], b[r]), y[r]) for r in rows])
 
 
+def certify_all(model: Model, strategies: list[str], check: bool = False,
+                **options: int) -> list[Certificate]:  # fmt: skip
+    """`certify` with each strategy, the truth (with check) computed once for all of them;
+    `options`: grid, harmonics, extra_outputs."""
+    truth = true_margins(model) if check else None
+    return [certify(model, s, check=check, truth=truth, **options) for s in strategies]
+
+
 def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
                    options: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
     """All strategies on one zoo member (runs in a worker process)."""
@@ -646,8 +658,7 @@ def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
 
     torch.set_num_threads(1)
     _, model = rundir.load_run(Path(zoo) / run)
-    truth = true_margins(model) if check else None  # once for all strategies
-    return [certify(model, s, check=check, truth=truth, **options).to_dict() for s in strategies]
+    return [c.to_dict() for c in certify_all(model, strategies, check, **options)]
 
 
 def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int = bd.DEFAULT_GRID,

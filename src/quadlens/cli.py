@@ -462,7 +462,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_certify(args: argparse.Namespace) -> int:
     from quadlens import plots
-    from quadlens.certify import STRATEGIES, certify, certify_zoo, true_margins
+    from quadlens.certify import STRATEGIES, certify_all, certify_zoo
 
     target = Path(args.run)
     strategies = list(STRATEGIES) if args.all_strategies else [args.strategy]
@@ -480,10 +480,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
         _emit(res, args.json, text)
         return 0
     _, model = rundir.load_run(target)
-    truth = true_margins(model) if args.check else None  # once for all strategies
-    certs = [certify(model, s, check=args.check, grid=args.grid, harmonics=args.harmonics,
-                     extra_outputs=args.extra_outputs, truth=truth)
-             for s in strategies]  # fmt: skip
+    certs = certify_all(model, strategies, args.check, grid=args.grid, harmonics=args.harmonics,
+                        extra_outputs=args.extra_outputs)  # fmt: skip
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
