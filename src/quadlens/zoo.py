@@ -244,17 +244,16 @@ class _QueueBar:
 
 
 def _worker_init(queue: Any, stop: Any) -> None:
-    """A worker ignores Ctrl-C (and SIGTERM, SIGHUP) between batches; while training,
-    train_batch catches them, saves its checkpoints and stops. A watchdog thread raises that
-    Ctrl-C itself while the parent's `stop` event is set (a batch that started after the
-    parent's forwarded Ctrl-C stops too) and when the parent dies without a word (SIGKILL), so
-    no worker trains on into the zoo directory."""
+    """A worker ignores Ctrl-C (and SIGTERM, SIGHUP) from outside; while training, train_batch
+    catches the Ctrl-C a watchdog thread raises in this process while the parent's `stop`
+    event is set, or once the parent has died without a word (SIGKILL): the batch saves its
+    checkpoints and stops, whenever it started, so no worker trains on into the zoo
+    directory."""
     global _progress, _stop, _parent
     _progress, _stop, _parent = queue, stop, os.getppid()
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-    queue.put(("pid", os.getpid()))
-    threading.Thread(target=_watchdog, args=(os.getppid(), stop), daemon=True).start()
+    threading.Thread(target=_watchdog, args=(_parent, stop), daemon=True).start()
 
 
 def _watchdog(parent: int, stop: Any, poll: float = 0.2, grace: float = 15.0) -> None:
@@ -295,7 +294,6 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
                    ) -> list[tuple[Member, EvalResult]]:  # fmt: skip
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads
     queue, stop = ctx.Queue(), ctx.Event()
-    pids: list[int] = []
     out: list[tuple[Member, EvalResult]] = []
     pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                        initargs=(queue, stop))  # fmt: skip
@@ -309,9 +307,7 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
     def drain() -> None:
         while not queue.empty():
             kind, value = queue.get()
-            if kind == "pid":
-                pids.append(value)
-            elif kind == "update":
+            if kind == "update":
                 bar.update(value)
             else:
                 bar.set_postfix(**value, refresh=False)
@@ -330,12 +326,7 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
                     evals = fut.result()  # a worker's error (or interrupt) surfaces here
                     out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
         except BaseException:
-            stop.set()  # batches queued or starting in a worker stop too (its watchdog)
-            for pid in pids:  # running batches save their checkpoints and stop
-                try:
-                    os.kill(pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+            stop.set()  # each worker's watchdog stops its batch at a checkpoint, queued ones too
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         finally:
