@@ -170,19 +170,11 @@ def test_remainder_bound_holds_and_is_attained_at_cauchy_schwarz_equality(seed, 
 
 def _range_only(model) -> int:
     """Inputs the cluster strategy's waves and the rows' ranges alone certify."""
-    from quadlens.data import labels
-    from quadlens.evaluate import margins
-
     ops = bd.Ops()
     ex = ce._exact(model, ops)
-    c, p = ex.c, model.cfg.p
-    f = bd.fit(c, ops)
-    z, basis, r = ce._waves(c, f, torch.tensor(bd.key_clusters(f), dtype=torch.float64), True,
-                            ops)  # fmt: skip
-    A = ce._activations(c, ops)
-    L = (ce._complex_product(A, z) @ basis).real + ce._direct(c)
-    m = margins(L, labels(p)) - A @ (r.max(1).values - r.min(1).values) - ex.slack
-    return int((m > 0).sum())
+    with torch.no_grad():
+        m = ce._lowrank(ex, True, ops, cauchy_schwarz=False)
+    return int((m - ex.slack > 0).sum())
 
 
 def test_cascade_certifies_what_the_ranges_cannot(models):
@@ -209,6 +201,41 @@ def test_cascade_certifies_what_the_ranges_cannot(models):
     assert certs["cluster"].n_certified < certs["brute"].n_certified
     assert certs["adaptive"].n_certified == certs["cluster+brute"].n_certified
     assert certs["adaptive"].flops < certs["cluster+brute"].flops
+
+
+@pytest.mark.parametrize("strategy", ["brute", "subcubic", "cluster", "adaptive"])
+def test_block_size_changes_no_certificate(models, monkeypatch, strategy):
+    """The passes over the inputs run in blocks of tokens a through reused buffers, and the
+    low-rank pass keeps each block's leftovers for the later steps. One token a per block, and
+    3 per block (p = 31: a shorter last block), give the same bound on every input, the same
+    FLOPs and the same uncertified inputs as one block for everything, on a model whose
+    ranges leave most inputs to the later steps."""
+    m = _perturb(models["good"], "rank1", 0, 3.0, 3)
+    p, n = m.cfg.p, m.cfg.d_mlp
+    assert p * p * n <= min(ce.LOWRANK_BLOCK, ce.BRUTE_BLOCK)  # the reference: one block
+    ref = ce.certify(m, strategy)
+    bounds = {}
+    for rows in (None, 1, 3):
+        if rows:
+            monkeypatch.setattr(ce, "LOWRANK_BLOCK", rows * p * n)
+            monkeypatch.setattr(ce, "BRUTE_BLOCK", rows * p * n)
+        assert len(ce._row_blocks(p, n, ce.LOWRANK_BLOCK)) == (1 if rows is None else -(-p // rows))
+        cert = ce.certify(m, strategy)
+        assert (cert.n_certified, cert.flops, cert.uncertified) == (
+            ref.n_certified, ref.flops, ref.uncertified)  # fmt: skip
+        ops = bd.Ops()
+        ex = ce._exact(m, ops)
+        with torch.no_grad():
+            bounds[rows] = (ce._brute(ex, ops) if strategy == "brute" else ce._lowrank(
+                ex, strategy != "subcubic", ops, strategy == "adaptive", strategy == "adaptive"))
+    if strategy != "brute":  # most inputs go on past the ranges, with what their block kept
+        ops = bd.Ops()
+        ex = ce._exact(m, ops)
+        with torch.no_grad():
+            ranges = ce._lowrank(ex, strategy != "subcubic", ops, cauchy_schwarz=False)
+        assert p * p // 2 < int((ranges <= ex.slack).sum()) < p * p
+    for rows in (1, 3):
+        assert torch.allclose(bounds[rows], bounds[None], rtol=0, atol=1e-10)
 
 
 def test_tight_case_catches_any_slack_in_the_remainder():

@@ -95,6 +95,8 @@ U_ROUND = 2.0**-53
 MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
 WAVES_PER_NEURON = 2  # the cluster strategy's waves per neuron
 ADAPTIVE_DIRECTIONS = 64  # the most neuron-space directions `adaptive` takes in
+BRUTE_BLOCK = bd._CHUNK * 16  # elements per block of brute force and the truth (512 MiB)
+LOWRANK_BLOCK = 1 << 20  # activations per block of the low-rank strategies' pass (8 MiB)
 
 
 @dataclass
@@ -216,25 +218,18 @@ def _direct(c: Circuit) -> Tensor:
     return (c.D_a[:, None, :] + c.D_b[None, :, :]).reshape(p * p, p) + c.logit_bias
 
 
-def _grid_activations(c: Circuit, rows: slice = slice(None)) -> Tensor:
+@torch.no_grad()
+def _grid_activations(c: Circuit, rows: slice = slice(None), out: Tensor | None = None) -> Tensor:
     """ReLU(U[a] + V[b] + b_in) for the tokens a in `rows` and every b, in pair order
-    [len(rows) p, n] ((U + b_in) + V: one pass over the result)."""
-    pre = (c.U[rows] + c.b_in)[:, None, :] + c.V[None, :, :]
-    return pre.relu_().reshape(-1, c.U.shape[1])
-
-
-def _activations(c: Circuit, ops: bd.Ops) -> Tensor:
-    A = _grid_activations(c)
-    ops.add(3 * A.numel())
-    return A
-
-
-def _complex_product(A: Tensor, z: Tensor) -> Tensor:
-    """A @ z for real A [m, n] and complex z [n, F] as one real product with [Re z, Im z]
-    (no complex copy of A: at p = 509 that would be 8 GiB); the same 4 m n F FLOPs."""
-    F = z.shape[1]
-    out = A @ torch.cat([z.real, z.imag], 1)
-    return torch.complex(out[:, :F], out[:, F:])
+    [len(rows) p, n] ((U + b_in) + V: one pass over the result), into `out` if given (a reused
+    buffer of at least that many elements: a fresh multi-megabyte tensor per block of a
+    pass costs its page faults every time)."""
+    Ub = (c.U[rows] + c.b_in)[:, None, :]
+    k, n = Ub.shape[0], c.U.shape[1]
+    if out is None:
+        return (Ub + c.V[None, :, :]).relu_().reshape(-1, n)
+    grid = out.view(-1)[: k * c.V.shape[0] * n].view(k, -1, n)
+    return torch.add(Ub, c.V[None, :, :], out=grid).relu_().view(-1, n)
 
 
 def brute_flops(p: int, n: int) -> int:
@@ -243,10 +238,10 @@ def brute_flops(p: int, n: int) -> int:
     return 3 * p * p * n + 2 * p**3 * n + 5 * p**3
 
 
-def _row_blocks(p: int, width: int) -> list[slice]:
-    """Blocks of tokens a whose p x width slice of a [p^2, width] tensor holds at most
-    bd._CHUNK x 16 elements (512 MiB of float64): brute force at any p in bounded memory."""
-    rows = max(1, (bd._CHUNK * 16) // (p * max(width, 1)))
+def _row_blocks(p: int, width: int, budget: int) -> list[slice]:
+    """Blocks of tokens a whose p x width slice of a [p^2, width] tensor holds at most `budget`
+    elements (at least one token a per block)."""
+    rows = max(1, budget // (p * max(width, 1)))
     return [slice(a0, min(p, a0 + rows)) for a0 in range(0, p, rows)]
 
 
@@ -256,8 +251,10 @@ def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
     p, n = c.cfg.p, c.U.shape[1]
     y = labels(p).view(p, p)
     out = []
-    for blk in _row_blocks(p, n):
-        L = _grid_activations(c, blk) @ c.O
+    blocks = _row_blocks(p, n, BRUTE_BLOCK)
+    buf = torch.empty((blocks[0].stop - blocks[0].start) * p * n, dtype=c.U.dtype)
+    for blk in blocks:
+        L = _grid_activations(c, blk, buf) @ c.O
         L += (c.D_a[blk, None, :] + c.D_b[None, :, :]).reshape(-1, p) + c.logit_bias
         out.append(margins(L, y[blk].reshape(-1)))
     ops.add(3 * p * p * n + 2 * p**3 * n + 3 * p**3 + 2 * p**3)
@@ -384,73 +381,188 @@ def _bounded_margins(L: Tensor, s: Tensor, lb: Tensor, ops: bd.Ops) -> Tensor:
     return d.scatter_(1, s[:, None], math.inf).min(1).values
 
 
-def _cascade(ex: _Exact, A: Tensor, L: Tensor, r: Tensor, ops: bd.Ops,
-             directions: bool = False, frugal: bool = False) -> Tensor:  # fmt: skip
-    """Margin bounds from the exact low-rank logits L [p^2, p], the activations A and the rows'
-    remainder r, each input taking the cheapest of these that certifies it: the rows' ranges
-    (all inputs); then, for the inputs left, `_remainder_bound` with no directions; with
-    `directions`, then with 2, 4, 8, ... of the remainder's leading neuron-space directions
-    taken in exactly (each step on the inputs still left), while a step is cheaper than running
-    those inputs exactly and the last one certified some (`frugal`, where the inputs left are
-    run exactly afterwards, applies that cost test to the first step too). Every step is a
-    proved bound, so each input keeps the best it got. Per-input sums and products already
-    formed are kept."""
-    p, n = ex.c.cfg.p, A.shape[1]
+@dataclass
+class _Left:
+    """Inputs not yet certified, with what the later steps need of each."""
+
+    idx: Tensor  # [m] which inputs (a p + b), in pair order
+    m: Tensor  # [m] their margin bounds so far
+    rng: Tensor  # [m] sum_i A_i rho_i (the rows' ranges)
+    L: Tensor  # [m, p] their exact low-rank logits
+    A: Tensor | None  # [m, n] their activations (where a later step needs them)
+    total: Tensor | None = None  # [m] sum_i A_i (once a Cauchy-Schwarz step has run)
+    spread: Tensor | None = None  # [m] ||A - mean A||_2
+
+    def __getitem__(self, sel: Tensor) -> _Left:
+        def pick(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[sel]
+
+        return _Left(self.idx[sel], self.m[sel], self.rng[sel], self.L[sel], pick(self.A),
+                     pick(self.total), pick(self.spread))  # fmt: skip
+
+
+def _cat(parts: list[_Left], p: int, n: int) -> _Left:
+    if not parts:
+        e = torch.zeros(0, dtype=torch.float64)
+        return _Left(torch.zeros(0, dtype=torch.long), e, e, e.new_zeros(0, p), e.new_zeros(0, n))
+    fields = ("idx", "m", "rng", "L", "A", "total", "spread")
+    cols = {k: [getattr(x, k) for x in parts] for k in fields}
+    return _Left(**{k: None if v[0] is None else torch.cat(v) for k, v in cols.items()})
+
+
+class _CauchySchwarz:
+    """The centred Cauchy-Schwarz step with no directions (`_remainder_bound`), applied to the
+    inputs the rows' ranges leave as the pass over the inputs produces them. With `frugal` it
+    waits until running the inputs left so far exactly would cost more than the step (the
+    cascade's cost test, with the same counts: the leftovers it holds meanwhile are few, about
+    p); `enabled` False keeps every leftover as it is. The bounds it proves go into `m` [p^2]
+    (every input's bound), where they improve on it."""
+
+    def __init__(self, ex: _Exact, r: Tensor, m: Tensor, frugal: bool, keep_A: bool,
+                 ops: bd.Ops, enabled: bool = True) -> None:  # fmt: skip
+        self.ex, self.r, self.ops, self.keep_A, self.enabled = ex, r, ops, keep_A, enabled
+        self.bounds, self.s = m, labels(ex.c.cfg.p)
+        p, n = ex.c.cfg.p, r.shape[0]
+        self.fixed, self.each = 2 * n * p * p + 12 * n * p, 5 * n + 14 * p
+        self.per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly
+        self.frugal, self.seen = frugal, 0
+        self.rem: _Remainder | None = None
+        self.waiting: list[_Left] = []
+        self.out: list[_Left] = []
+
+    def add(self, part: _Left) -> None:
+        self.seen += len(part.idx)
+        if self.rem is None and self.enabled and not (
+                self.frugal and self.fixed + self.seen * self.each >= self.seen * self.per_input):
+            self.rem = _remainder(self.r, self.r.new_zeros(self.r.shape[0], 0), self.ops)
+            for w in self.waiting:
+                self._step(w)
+            self.waiting = []
+        if self.rem is None:
+            self.waiting.append(part)
+        else:
+            self._step(part)
+
+    def _step(self, x: _Left) -> None:
+        assert x.A is not None and self.rem is not None
+        m, n = x.A.shape
+        x.total = x.A.sum(1)
+        x.spread = (x.A - x.total[:, None] / n).norm(dim=1)
+        self.ops.add(5 * m * n)
+        s = self.s[x.idx]
+        lb = _remainder_bound(x.total, x.spread, x.A.new_zeros(m, 0), s, self.rem, x.rng,
+                              self.ops)  # fmt: skip
+        x.m = torch.maximum(x.m, _bounded_margins(x.L, s, lb, self.ops))
+        self.bounds[x.idx] = x.m
+        x = x[x.m <= self.ex.slack]
+        if not self.keep_A:
+            x.A = None
+        self.out.append(x)
+
+    def left(self) -> tuple[_Left, bool]:
+        """The inputs still left, and whether the step ran."""
+        p, n = self.ex.c.cfg.p, self.r.shape[0]
+        if self.rem is None:
+            return _cat(self.waiting, p, n), False
+        return _cat(self.out, p, n), True
+
+
+def _lowrank_pass(ex: _Exact, z: Tensor, basis: Tensor, r: Tensor, sparse: bool, m: Tensor,
+                  cs: _CauchySchwarz, ops: bd.Ops) -> None:  # fmt: skip
+    """For every input, the exact low-rank logits L = Re(A z basis) + direct path and the rows'
+    ranges rng = A rho, hence the margin bounds margins(L) - rng, into m [p^2]; the inputs
+    those leave (bound <= slack) go on to `cs` with their activations and L. In blocks of
+    tokens a of LOWRANK_BLOCK activations each, through reused buffers (cache-sized: the
+    activations are written once and read by one product with [Re z, Im z, rho]), so no
+    [p^2, n] or [p^2, p] tensor is formed. The FLOPs are the operations' (with `sparse` the
+    zero entries of z are not counted: multiplying by them is not needed)."""
+    c = ex.c
+    p, n, F = c.cfg.p, c.U.shape[1], z.shape[1]
     s = labels(p)
     rho = r.max(1).values - r.min(1).values
-    rng = A @ rho
-    m = margins(L, s) - rng
-    ops.add(2 * n * p + 2 * p * p * n + 3 * p**3)
+    Wz = torch.cat([z.real.T, z.imag.T, rho[None, :]])  # [2 F + 1, n]
+    B = torch.cat([basis.real, -basis.imag])  # [2 F, p]: Re(Z basis) = [Re Z, Im Z] B
+    blocks = _row_blocks(p, n, LOWRANK_BLOCK)
+    rows = (blocks[0].stop - blocks[0].start) * p
+    buf = torch.empty(rows * n, dtype=c.U.dtype)
+    zbuf = torch.empty(2 * F + 1, rows, dtype=c.U.dtype)
+    lbuf = torch.empty(rows, p, dtype=c.U.dtype)
+    for blk in blocks:
+        t = slice(blk.start * p, blk.stop * p)
+        A = _grid_activations(c, blk, buf)
+        # [Re Z, Im Z, rng] of the block, as (Wz A^T)^T: on the CPU this orientation of the
+        # skinny product runs ~1.6x faster
+        out = torch.mm(Wz, A.T, out=zbuf[:, : len(A)]).T
+        L = torch.mm(out[:, : 2 * F], B, out=lbuf[: len(A)])
+        L.view(-1, p, p).add_(c.D_a[blk, None, :]).add_(c.D_b[None, :, :] + c.logit_bias)
+        rng = out[:, 2 * F]
+        m[t] = margins(L, s[t]) - rng
+        left = torch.nonzero(m[t] <= ex.slack).flatten()
+        if len(left):
+            cs.add(_Left(left + t.start, m[t][left], rng[left], L[left], A[left]))
+    waves = min(F, WAVES_PER_NEURON) if sparse else F
+    ops.add(3 * p * p * n + 4 * p * p * n * waves + 4 * p**3 * F + 3 * p**3)  # A, Z, L
+    ops.add(2 * n * p + 2 * p * p * n + 3 * p**3)  # rho, rng, the margins
+
+
+def _directions_steps(ex: _Exact, x: _Left, r: Tensor, ops: bd.Ops) -> _Left:
+    """`adaptive`'s steps after the Cauchy-Schwarz one: 2, 4, 8, ... (at most
+    ADAPTIVE_DIRECTIONS) of the remainder's leading neuron-space directions taken in exactly,
+    each on the inputs still left, while a step is cheaper than running those inputs exactly
+    and the last one certified some. The A Q columns already formed are kept."""
+    p = ex.c.cfg.p
+    n = r.shape[0]
+    assert x.A is not None and x.total is not None and x.spread is not None
+    s = labels(p)[x.idx]
     per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly (_brute_leftovers)
     most = min(ADAPTIVE_DIRECTIONS, n, p)
-    ks = [0] + ([2**j for j in range(1, most.bit_length()) if 2**j <= most] if directions else [])
-    total = spread = AQ = Q = None
+    Q = AQ = None
     done = 0  # directions whose A Q columns are formed (for every input still left)
-    for k in ks:
-        idx = torch.nonzero(m <= ex.slack).flatten()
+    for k in [2**j for j in range(1, most.bit_length()) if 2**j <= most]:
+        idx = torch.nonzero(x.m <= ex.slack).flatten()
         left = len(idx)
         fixed = 2 * n * p * p + 6 * n * k * p + 12 * n * p + (
-            2 * n * p * p + 10 * p**3 + 2 * n * p * p if Q is None and k else 0)  # fmt: skip
-        each = (5 * n if total is None else 0) + 2 * n * (k - done) + 2 * k * p + 14 * p
-        if left == 0 or ((frugal or k) and fixed + left * each >= left * per_input):
+            2 * n * p * p + 10 * p**3 + 2 * n * p * p if Q is None else 0)  # fmt: skip
+        each = 2 * n * (k - done) + 2 * k * p + 14 * p
+        if left == 0 or fixed + left * each >= left * per_input:
             break
-        if total is None:
-            total, spread = torch.zeros(p * p, dtype=A.dtype), torch.zeros(p * p, dtype=A.dtype)
-            Ai = A[idx]
-            total[idx] = Ai.sum(1)
-            spread[idx] = (Ai - total[idx, None] / n).norm(dim=1)
-            ops.add(5 * left * n)
-        if k > done:
-            if Q is None:
-                Q = _directions(r, ops)
-                AQ = torch.zeros(p * p, Q.shape[1], dtype=A.dtype)
-            AQ[idx, done:k] = A[idx] @ Q[:, done:k]
-            ops.add(2 * left * n * (k - done))
-            done = k
-        rem = _remainder(r, Q[:, :k] if Q is not None else torch.zeros(n, 0, dtype=A.dtype), ops)
-        aq = AQ[idx, :k] if AQ is not None else torch.zeros(left, 0, dtype=A.dtype)
-        lb = _remainder_bound(total[idx], spread[idx], aq, s[idx], rem, rng[idx], ops)
-        new = _bounded_margins(L[idx], s[idx], lb, ops)
-        m[idx] = torch.maximum(m[idx], new)
-        if k and not bool((new > ex.slack).any()):
+        if Q is None:
+            Q = _directions(r, ops)
+            AQ = x.A.new_zeros(len(x.m), Q.shape[1])
+        assert AQ is not None
+        AQ[idx, done:k] = x.A[idx] @ Q[:, done:k]
+        ops.add(2 * left * n * (k - done))
+        done = k
+        rem = _remainder(r, Q[:, :k], ops)
+        lb = _remainder_bound(x.total[idx], x.spread[idx], AQ[idx, :k], s[idx], rem, x.rng[idx],
+                              ops)  # fmt: skip
+        new = _bounded_margins(x.L[idx], s[idx], lb, ops)
+        x.m[idx] = torch.maximum(x.m[idx], new)
+        if not bool((new > ex.slack).any()):
             break  # a step that certifies nothing ends it
-    return m
+    return x
 
 
 def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops, directions: bool = False,
-             frugal: bool = False) -> Tensor:  # fmt: skip
+             frugal: bool = False, cauchy_schwarz: bool = True) -> Tensor:  # fmt: skip
+    """Margin bounds for every input, each taking the cheapest of these steps that certifies it:
+    the rows' ranges (every input); then, for the inputs left, the centred Cauchy-Schwarz bound
+    with no directions (`_CauchySchwarz`; with `frugal`, where the inputs left are run exactly
+    afterwards, only where that is cheaper than running them); with `directions`, after it,
+    `_directions_steps`. Every step is a proved bound, so each input keeps the best it got."""
     c = ex.c
-    p, n = c.cfg.p, c.U.shape[1]
     f = bd.fit(c, ops)
-    keys = bd.key_clusters(f)
-    freqs = torch.tensor(keys, dtype=torch.float64)
+    freqs = torch.tensor(bd.key_clusters(f), dtype=torch.float64)
     z, basis, r = _waves(c, f, freqs, sparse, ops)
-    A = _activations(c, ops)
-    Z = _complex_product(A, z)  # [p^2, F] (with sparse, the zero entries are not counted)
-    ops.add(4 * p * p * n * (min(len(keys), WAVES_PER_NEURON) if sparse else len(keys)))
-    L = (Z @ basis).real + _direct(c)
-    ops.add(4 * p**3 * len(keys) + 3 * p**3)
-    return _cascade(ex, A, L, r, ops, directions, frugal)
+    p = c.cfg.p
+    m = torch.empty(p * p, dtype=c.U.dtype)
+    cs = _CauchySchwarz(ex, r, m, frugal, directions, ops, cauchy_schwarz)
+    _lowrank_pass(ex, z, basis, r, sparse, m, cs, ops)
+    x, ran = cs.left()
+    if directions and ran and len(x.idx):
+        x = _directions_steps(ex, x, r, ops)
+    m[x.idx] = x.m
+    return m
 
 
 def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -637,7 +749,7 @@ def true_margins(model: Model) -> Tensor:
     p = model.cfg.p
     a, b, y = (*all_pairs(p), labels(p))
     n = max(model.cfg.d_mlp, m64.W_in.shape[0])
-    rows = [slice(blk.start * p, blk.stop * p) for blk in _row_blocks(p, n)]
+    rows = [slice(blk.start * p, blk.stop * p) for blk in _row_blocks(p, n, BRUTE_BLOCK)]
     return torch.cat([margins(m64(a[r], b[r]), y[r]) for r in rows])
 
 
