@@ -10,7 +10,7 @@ would run, `brute` (every logit of every input through the circuit view), in cou
 seconds, each checked against the model's own float64 forward. Writes
 benchmarks/out/certify_scaling.json and benchmarks/figures/certify_scaling.png.
 
-    python -m benchmarks.certify_scaling            # ~8 minutes on 2 cores
+    python -m benchmarks.certify_scaling            # ~2-3 minutes on 2 cores
     python -m benchmarks.certify_scaling --quick    # the two smallest sizes
 """
 
