@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from quadlens import rundir
+from quadlens._alloc import tune_allocator
 from quadlens.config import PRESETS, SWEEPABLE, RunConfig, preset
 from quadlens.errors import QuadlensError
 
@@ -889,6 +890,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.command_line = ["quadlens", *argv]  # recorded in environment.json
+    tune_allocator()  # every command forms and frees multi-megabyte tensors (allocator policy only)
     try:
         return int(args.func(args))
     except BrokenPipeError:  # e.g. piped into head: not an error of ours
