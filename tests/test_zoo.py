@@ -206,27 +206,73 @@ def test_zoo_study(tmp_path):
     assert run_cli("zoo", "study", str(tmp_path / "nope")).code == 2
 
 
+def _single_thread_run(seed: int, epochs: int):
+    """What a Ray task (one thread) trains for this zoo member, as a plain run."""
+    from quadlens.config import preset
+    from quadlens.train import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = preset("pizza", p=23, d_model=32, n_heads=4, d_head=8, d_mlp=64, epochs=epochs,
+                     lr=3e-3, checkpoint_every=200, seed=seed)  # fmt: skip
+        return train(cfg, None, device="cpu", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_ray_zoo_stops_at_checkpoints_on_sigterm(tmp_path):
+    """SIGTERM stops a Ray zoo as it stops a local one: the running tasks are cancelled, save
+    their checkpoints at the step they reached and end before Ray shuts down (exit 143, the
+    --resume hint, no crash report from Ray's driver, no half-written file); --resume ends
+    with the models of uninterrupted runs, bit for bit."""
+    pytest.importorskip("ray", reason="the Ray extra is not installed")
+    from safetensors import safe_open
+
+    # no periodic checkpoint before the end: a checkpoint is there only if a task saved it
+    args = ["zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--epochs", "3000", "--checkpoint-every",
+            "100000", "--backend", "ray"]  # fmt: skip
+    zoo = tmp_path / "zoo"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "quadlens", *args, "--out", str(zoo)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    first = zoo / "runs" / "seed0000" / rundir.METRICS
+    deadline = time.time() + 180
+    while not (first.exists() and first.read_text().count("\n") >= 3):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the zoo finished before the signal arrived")
+    assert proc.returncode == 143 and "--resume" in err, err
+    assert "Traceback" not in err and "SIGTERM received" not in err, err
+    assert not [p for p in zoo.rglob("*") if p.name.endswith(".tmp")]
+    ckpt = zoo / "runs" / "seed0000" / rundir.CHECKPOINT
+    assert ckpt.exists() or (zoo / "runs" / "seed0000" / rundir.WEIGHTS).exists()
+    if ckpt.exists():  # saved where the cancelled task stopped (at least epoch 200, logged)
+        with safe_open(str(ckpt), "pt") as f:
+            assert 200 <= int(f.metadata()["step"]) < 3000
+    res = run_cli(*args, "--out", str(zoo), "--resume", "--json")
+    assert res.code == 0, res.err
+    for seed in range(3):
+        ref = _single_thread_run(seed, 3000)
+        got = _weights(zoo / "runs" / f"seed{seed:04d}")
+        for name, param in ref.model.named_parameters():
+            assert torch.equal(param.detach(), got[name]), (seed, name)
+
+
 def test_zoo_through_a_local_ray_instance(tmp_path):
     """`--backend ray` starts a local Ray instance, trains each batch as a Ray task, and the
     run directories are the ones a single-threaded local run writes, bit for bit."""
     pytest.importorskip("ray", reason="the Ray extra is not installed")
-    from quadlens.config import preset
-    from quadlens.train import train
-
     zoo = tmp_path / "zoo"
     res = run_cli("zoo", "train", "--seeds", "0-1", *ZOO_ARGS, "--epochs", "300", "--out",
                   str(zoo), "--backend", "ray", "--json")  # fmt: skip
     assert res.code == 0, res.err
     data = json.loads(res.out)
     assert data["n_trained_now"] == 2
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a Ray task uses one thread
-    try:
-        cfg = preset("pizza", p=23, d_model=32, n_heads=4, d_head=8, d_mlp=64, epochs=300,
-                     lr=3e-3, checkpoint_every=200, seed=1)  # fmt: skip
-        ref = train(cfg, None, device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    ref = _single_thread_run(1, 300)
     got = _weights(zoo / "runs" / "seed0001")
     for name, param in ref.model.named_parameters():
         assert torch.equal(param.detach(), got[name]), name

@@ -335,6 +335,9 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
     return out
 
 
+CANCEL_WAIT = 60.0  # seconds a stopping Ray zoo waits for its tasks to save their checkpoints
+
+
 def _run_ray(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig], device: str,
              command: list[str] | None, bar: tqdm, address: str | None,
              ) -> list[tuple[Member, EvalResult]]:  # fmt: skip
@@ -357,19 +360,28 @@ def _run_ray(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig], 
                           [m.run for m in chunk], device, command, 1)  # fmt: skip
         pending[ref] = chunk
     out: list[tuple[Member, EvalResult]] = []
-    try:
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            chunk = pending.pop(done[0])
-            evals = ray.get(done[0])
-            for m, ev in zip(chunk, evals, strict=True):
-                out.append((m, EvalResult(**ev)))
-                bar.update(cfgs[m.name].train.epochs)  # type: ignore[union-attr]
-    except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref)
-        raise
-    finally:
-        if started:
-            ray.shutdown()
+    # Ctrl-C, SIGTERM and SIGHUP become a flag checked between polls (Ray's driver would die
+    # on SIGTERM mid-write); then every task is cancelled, which raises KeyboardInterrupt in
+    # the running ones: they save their checkpoints, and Ray is shut down only after that
+    with deferred_interrupt() as interrupted:
+        try:
+            while pending:
+                if interrupted():
+                    raise Interrupted(interrupted())
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                if not done:
+                    continue
+                chunk = pending.pop(done[0])
+                evals = ray.get(done[0])
+                for m, ev in zip(chunk, evals, strict=True):
+                    out.append((m, EvalResult(**ev)))
+                    bar.update(cfgs[m.name].train.epochs)  # type: ignore[union-attr]
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref)
+            ray.wait(list(pending), num_returns=len(pending), timeout=CANCEL_WAIT)
+            raise
+        finally:
+            if started:
+                ray.shutdown()
     return out
