@@ -309,6 +309,17 @@ def _cluster(f: Fits, k: int, harmonics: int, extra: int, ops: Ops) -> _Cluster:
     return _Cluster(n, C, w, hs, zU, zV, fo, zO, f.beta[idx], f.H[idx], eU, eV, r)
 
 
+def _real_times(x: Tensor, w: Tensor) -> Tensor:
+    """x [..., n] (real) @ w [n, k] (real or complex) as one 2-D real matmul: no batch copies
+    of w, no complex copy of x ([Re w, Im w] side by side); the same products and sums."""
+    flat = x.reshape(-1, x.shape[-1])
+    if not w.is_complex():
+        return (flat @ w).view(*x.shape[:-1], w.shape[1])
+    k = w.shape[1]
+    out = flat @ torch.cat([w.real, w.imag], 1)
+    return torch.complex(out[:, :k], out[:, k:]).view(*x.shape[:-1], k)
+
+
 def _rounding_factor(n: int, p: int, nh: int) -> float:
     """4 (gamma_N + 32 u) with N = n + 2p + 4 nh + 64 (module doc, rounding); nh counts the
     waves on either side."""
@@ -397,7 +408,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
         g = cl.beta + torch.einsum("htn,hg->tgn", a, ch) + torch.einsum("htn,hg->tgn", b, sh)
         ag = g.abs()
         ops.add(tc * G * n * (4 * nh + 2))
-        F = ag.to(torch.complex128) @ wO  # [tc, G, no + 1]
+        F = _real_times(ag, wO)  # [tc, G, no + 1]
         ops.add(tc * G * n * (no + 1) * 4)
         P = absP * torch.exp(-2j * th)[:, None]
         angle = max(angle, float((F[..., 0] - F[..., no]).abs().max()))
@@ -411,7 +422,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
         g0, g1, m0, m1 = g[:, :-1], g[:, 1:], ag[:, :-1], ag[:, 1:]
         flips = (g0 * g1 <= 0) | (torch.minimum(m0, m1) <= slack)
         kink = torch.where(flips, 2 * m0 * m1 / (m0 + m1).clamp_min(1e-300), 0.0)
-        kdev = kink @ Bh.T
+        kdev = _real_times(kink, Bh.T)
         dev = kdev + smooth  # [tc, grid, nh]
         ends = torch.maximum(err[:, :-1], err[:, 1:])
         gpart, dpart = ends.sum(-1), dev.sum(-1)  # [tc, grid]
@@ -480,8 +491,8 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
         se = torch.where(loose, 0.0, torch.where(g[:, :-1] >= 0, 1.0, -1.0) * e[sl, None, :])
         le = loose * e[sl, None, :].abs()
         ops.add(xc * grid * n * 8)
-        fixed = (se.to(torch.complex128) @ wO).abs()  # [xc, grid, no]
-        free = le @ Bh
+        fixed = _real_times(se, wO).abs()  # [xc, grid, no]
+        free = _real_times(le, Bh)
         ops.add(xc * grid * (n * no * 6 + 4 * no))
         worst = torch.maximum(worst, (fixed + free).sum(-1).max(0).values)
         if per_wave is not None:
