@@ -203,6 +203,33 @@ def test_cascade_certifies_what_the_ranges_cannot(models):
     assert certs["adaptive"].flops < certs["cluster+brute"].flops
 
 
+def test_small_output_clusters_become_waves(models, monkeypatch):
+    """A few neurons (5%) whose output rows gain a wave at a frequency that is no key cluster
+    (as pizza seed 136's small frequency-3 group): it carries more than OUTPUT_SHARE of the
+    output load, so the low-rank strategies take it as an exact wave, and `cluster` certifies
+    hundreds of inputs it cannot with the key frequencies alone. Everything sound."""
+    m = copy.deepcopy(models["good"])
+    p, n = m.cfg.p, m.cfg.d_mlp
+    keys = bd.key_clusters(bd.fit(circuit(copy.deepcopy(m).double())))
+    f = next(k for k in range(1, p // 2 + 1) if k not in keys)
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randperm(n, generator=gen)[: n // 20]
+    x = torch.arange(p, dtype=torch.float64) * 2 * torch.pi * f / p
+    phase = torch.rand(len(idx), 1, generator=gen, dtype=torch.float64) * 2 * torch.pi
+    with torch.no_grad():
+        O = m.W_out.double()[idx] @ m.W_U.double()
+        amp = (O - O.mean(1, keepdim=True)).norm(dim=1, keepdim=True) * (2 / p) ** 0.5
+        m.W_out[idx] = ((O + 0.5 * amp * torch.cos(x + phase))
+                        @ torch.linalg.pinv(m.W_U.detach().double())).float()  # fmt: skip
+    fits = bd.fit(circuit(copy.deepcopy(m).double()))
+    assert f not in bd.key_clusters(fits) and f in ce._wave_frequencies(fits, bd.Ops())
+    certs = {c.strategy: c for c in check_sound(m)}
+    monkeypatch.setattr(ce, "OUTPUT_SHARE", 1.0)  # the key frequencies alone
+    alone = ce.certify(m, "cluster", check=True)
+    assert alone.sound
+    assert certs["cluster"].n_certified > alone.n_certified + 200
+
+
 @pytest.mark.parametrize("strategy", ["brute", "subcubic", "cluster", "adaptive"])
 def test_block_size_changes_no_certificate(models, monkeypatch, strategy):
     """The passes over the inputs run in blocks of tokens a through reused buffers, and the

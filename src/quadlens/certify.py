@@ -28,7 +28,8 @@ subtract twice that.
   + 4 d_model d_mlp + 2 d_model p) + 2 p^3, ~5x more at the paper's sizes. Both ratios are
   reported.
 - `subcubic`: exact activations A_i(a, b) for every input, but the logit map is split: each
-  output row O[i, :] = mean + its waves at the key frequencies (a rank-(2|K| + 1) part,
+  output row O[i, :] = mean + its waves at the frequencies K (the key clusters' and any other
+  output frequency with >= OUTPUT_SHARE of the output load; a rank-(2|K| + 1) part,
   evaluated as sum_K Re(Z_K(a, b) exp(i w_K c)) with Z_K = sum_i A_i z_iK) + a remainder r_i,
   whose share of the margin against c, sum_i A_i (r_i(s) - r_i(c)), is bounded below by the
   rows' ranges, -sum_i A_i rho_i (rho_i = max_c r_i - min_c r_i, A_i >= 0), and for the inputs
@@ -36,7 +37,7 @@ subtract twice that.
   direct path. Assumes nothing; proves a lower bound per input. Cost
   ~p^2 d_mlp (4 |K| + 5) + p^3 (4 |K| + 5) + 2 d_mlp p^2 + (5 d_mlp + 14 p) per input left.
 - `cluster`: as `subcubic`, but each neuron keeps only its WAVES_PER_NEURON = 2 strongest
-  key-frequency waves (its own and its main cross-talk): 8 p^2 d_mlp instead of 4 |K| p^2
+  waves at K (its own and its main cross-talk): 8 p^2 d_mlp instead of 4 |K| p^2
   d_mlp. The rest of its output goes into its remainder.
 - `quadrature`: the lens and the compact bounds (`quadlens.bound`), no per-neuron work per
   input for the |x|/2 half: logits = the exact x/2 half (separable: U O / 2 and V O / 2, plus the
@@ -96,6 +97,7 @@ U_ROUND = 2.0**-53
 MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
 WAVES_PER_NEURON = 2  # the cluster strategy's waves per neuron
 ADAPTIVE_DIRECTIONS = 64  # the most neuron-space directions `adaptive` takes in
+OUTPUT_SHARE = 0.02  # an output frequency with this share of the output load is a wave too
 BRUTE_BLOCK = bd._CHUNK * 16  # elements per block of brute force and the truth (512 MiB)
 LOWRANK_BLOCK = 1 << 20  # activations per block of the low-rank strategies' pass (8 MiB)
 
@@ -274,6 +276,19 @@ def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
     out = m.clone()
     out[idx] = margins(L, labels(p)[idx]) - ex.slack
     return out
+
+
+def _wave_frequencies(f: bd.Fits, ops: bd.Ops) -> list[int]:
+    """The output frequencies the low-rank strategies take as exact waves: the key clusters'
+    (the lens' frequencies with >= 5% of the weight) and any other that carries at least
+    OUTPUT_SHARE of sum_i H_i |O_i's coefficient| (a small cluster's output, or cross-talk),
+    which the remainder would otherwise carry. Any choice is sound; this one is for the bound."""
+    half = (f.p - 1) // 2
+    load = (f.XO[1 : half + 1].abs() * f.H).sum(1)  # [half]
+    ops.add(3 * half * len(f.H))
+    total = float(load.sum()) or 1.0
+    extra = {int(k) + 1 for k in torch.nonzero(load / total >= OUTPUT_SHARE).flatten()}
+    return sorted(set(bd.key_clusters(f)) | extra)
 
 
 def _waves(c: Circuit, f: bd.Fits, freqs: Tensor, sparse: bool, ops: bd.Ops
@@ -553,7 +568,7 @@ def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops, directions: bool = False,
     `_directions_steps`. Every step is a proved bound, so each input keeps the best it got."""
     c = ex.c
     f = bd.fit(c, ops)
-    freqs = torch.tensor(bd.key_clusters(f), dtype=torch.float64)
+    freqs = torch.tensor(_wave_frequencies(f, ops), dtype=torch.float64)
     z, basis, r = _waves(c, f, freqs, sparse, ops)
     p = c.cfg.p
     m = torch.empty(p * p, dtype=c.U.dtype)
