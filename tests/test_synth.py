@@ -88,6 +88,9 @@ def test_synthetic_pizza_run_directory(tmp_path):
                               "--check", "--json").out)["certificates"][0]  # fmt: skip
     assert cert["sound"] and cert["certified_accuracy"] == 1.0
     assert run_cli("synth", "pizza", "--out", str(out)).code == 2  # exists
+    alias = tmp_path / "alias"  # --d-mlp, as `quadlens train` spells it, is --width
+    assert run_cli("synth", "pizza", "--p", "23", "--d-mlp", "96", "--out", str(alias)).code == 0
+    assert json.loads((alias / "config.json").read_text())["model"]["d_mlp"] == 96
     for bad in (["--freqs", "0"], ["--noise", "-0.5"], ["--p", "4"]):
         res = run_cli("synth", "pizza", *bad, "--out", str(tmp_path / "x"))
         assert res.code == 2 and "Traceback" not in res.err, bad

@@ -841,7 +841,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp = ssub.add_parser(name, help=what, epilog=f"example:\n  quadlens synth {name} {example}",
                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
         sp.add_argument("--p", type=int, default=p)
-        sp.add_argument("--width", type=int, default=width, help="neurons (d_mlp)")
+        sp.add_argument("--width", "--d-mlp", dest="width", type=int, default=width,
+                        help="neurons (d_mlp)")
         sp.add_argument("--seed", type=int, default=0, help=f"draws {draws}")
         if name == "pizza":
             sp.add_argument("--freqs", type=int, default=None,
