@@ -681,8 +681,8 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
 PROVES = {
     "brute": "exact margins of every input (up to the rounding allowance)",
     "subcubic": "margin >= low-rank margin (the output waves at the key frequencies and any "
-    "other with >= 2% of the output load) + a lower bound on the remainder's share (its rows' "
-    "ranges, or centred Cauchy-Schwarz per competitor), per input",
+    f"other with >= {OUTPUT_SHARE:.0%} of the output load) + a lower bound on the remainder's "
+    "share (its rows' ranges, or centred Cauchy-Schwarz per competitor), per input",
     "cluster": "as subcubic with each neuron's 2 strongest waves only",
     "quadrature": "margin >= (exact x/2 half + pizza closed forms) margin, each competitor c "
     "charged 2 |sin(pi f (s - c) / p)| x each output wave's deviation bound at the input's "
