@@ -230,14 +230,24 @@ def test_small_output_clusters_become_waves(models, monkeypatch):
     assert certs["cluster"].n_certified > alone.n_certified + 200
 
 
-@pytest.mark.parametrize("strategy", ["brute", "subcubic", "cluster", "adaptive"])
-def test_block_size_changes_no_certificate(models, monkeypatch, strategy):
+# _lowrank's (sparse, directions, frugal) for each low-rank strategy
+LOWRANK = {"subcubic": (False, False, False), "cluster": (True, False, False),
+           "cluster+brute": (True, False, True), "adaptive": (True, True, True)}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["many", "few"])
+@pytest.mark.parametrize("strategy", ["brute", *LOWRANK])
+def test_block_size_changes_no_certificate(models, monkeypatch, strategy, kind):
     """The passes over the inputs run in blocks of tokens a through reused buffers, and the
-    low-rank pass keeps each block's leftovers for the later steps. One token a per block, and
-    3 per block (p = 31: a shorter last block), give the same bound on every input, the same
-    FLOPs and the same uncertified inputs as one block for everything, on a model whose
-    ranges leave most inputs to the later steps."""
-    m = _perturb(models["good"], "rank1", 0, 3.0, 3)
+    low-rank pass hands each block's leftovers on to the Cauchy-Schwarz step (which, for the
+    frugal strategies, waits until enough are left to pay for itself). One token a per block,
+    and 3 per block (p = 31: a shorter last block), give the same bound on every input, the
+    same FLOPs and the same uncertified inputs as one block for everything: on a model whose
+    ranges leave most inputs ("many") and on one where they leave fewer than p, too few for the
+    frugal strategies to start that step ("few")."""
+    from quadlens.synth import pizza
+
+    m = _perturb(models["good"], "rank1", 0, 3.0, 3) if kind == "many" else pizza(31, 128, 2)[1]
     p, n = m.cfg.p, m.cfg.d_mlp
     assert p * p * n <= min(ce.LOWRANK_BLOCK, ce.BRUTE_BLOCK)  # the reference: one block
     ref = ce.certify(m, strategy)
@@ -253,14 +263,18 @@ def test_block_size_changes_no_certificate(models, monkeypatch, strategy):
         ops = bd.Ops()
         ex = ce._exact(m, ops)
         with torch.no_grad():
-            bounds[rows] = (ce._brute(ex, ops) if strategy == "brute" else ce._lowrank(
-                ex, strategy != "subcubic", ops, strategy == "adaptive", strategy == "adaptive"))
-    if strategy != "brute":  # most inputs go on past the ranges, with what their block kept
+            if strategy == "brute":
+                bounds[rows] = ce._brute(ex, ops)
+            else:
+                sparse, directions, frugal = LOWRANK[strategy]
+                bounds[rows] = ce._lowrank(ex, sparse, ops, directions, frugal)
+    if strategy != "brute":  # how many inputs go on past the ranges, with what their block kept
         ops = bd.Ops()
         ex = ce._exact(m, ops)
         with torch.no_grad():
-            ranges = ce._lowrank(ex, strategy != "subcubic", ops, cauchy_schwarz=False)
-        assert p * p // 2 < int((ranges <= ex.slack).sum()) < p * p
+            ranges = ce._lowrank(ex, LOWRANK[strategy][0], ops, cauchy_schwarz=False)
+        left = int((ranges <= ex.slack).sum())
+        assert (p * p // 2 < left < p * p) if kind == "many" else (0 < left < p)
     for rows in (1, 3):
         assert torch.allclose(bounds[rows], bounds[None], rtol=0, atol=1e-10)
 
