@@ -379,20 +379,24 @@ def _remainder_bound(total: Tensor, spread: Tensor, AQ: Tensor, s: Tensor, rem: 
     taken. The first is covered by the certificate's allowance as before."""
     m, k = AQ.shape
     p, n = rem.D.shape[0], rem.Q.shape[0]
-    cs = total[:, None] * (rem.mean[s][:, None] - rem.mean[None, :])
+    # (in place, [m, p] at a time: the same operations as total (mean_s - mean_c) + (E_s - E_c)
+    # - (spread D[s]) (1 + 4 gamma) - 64 gamma R ||A||, up to the sign of a zero)
+    cs = rem.mean[s][:, None] - rem.mean[None, :]
+    cs.mul_(total[:, None])
     if k:
         E = AQ @ rem.W  # [m, p]
-        cs += E.gather(1, s[:, None]) - E
-    cs -= spread[:, None] * rem.D[s] * (1 + 4 * rem.gamma)
+        cs.sub_(E.sub_(E.gather(1, s[:, None])))  # + (E_s - E_c)
+    cut = rem.D[s]
+    cs.sub_(cut.mul_(spread[:, None]).mul_(1 + 4 * rem.gamma))
     norm = spread + total / math.sqrt(n)
-    cs -= (64 * rem.gamma * rem.R * norm)[:, None]
+    cs.sub_((64 * rem.gamma * rem.R * norm)[:, None])
     ops.add(3 * m * p + 2 * m * k * p + 2 * m * p + 3 * m * p + 4 * m + m * p)
-    return torch.maximum(cs, -rng[:, None])
+    return torch.maximum(cs, -rng[:, None], out=cs)
 
 
 def _bounded_margins(L: Tensor, s: Tensor, lb: Tensor, ops: bd.Ops) -> Tensor:
     """min over c != s of L_s - L_c + lb_c, per input (L: the exact low-rank logits [m, p])."""
-    d = L.gather(1, s[:, None]) - L + lb
+    d = torch.sub(L.gather(1, s[:, None]), L).add_(lb)
     ops.add(3 * d.numel())
     return d.scatter_(1, s[:, None], math.inf).min(1).values
 
