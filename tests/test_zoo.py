@@ -63,6 +63,19 @@ def test_zoo_members_equal_single_runs_and_sweep(tmp_path):
     assert other.code == 2 and "options differ" in other.err
 
 
+def _start_zoo(args: list[str], out, metrics, timeout: float = 120) -> subprocess.Popen:
+    """`quadlens ARGS --out OUT` in a subprocess, returned once `metrics` (a member's
+    metrics.jsonl) has 3 lines: that member is training."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "quadlens", *args, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + timeout
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
     """Ctrl-C (SIGINT to the zoo's process) stops every training batch at a checkpoint, in this
@@ -71,14 +84,8 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
     full = tmp_path / "full"
     assert run_cli(*args, "--out", str(full)).code == 0
     part = tmp_path / "part"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "quadlens", *args, "--workers", str(workers), "--out", str(part)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     last = part / "runs" / "seed0002" / rundir.METRICS  # the last member is training
-    deadline = time.time() + 120
-    while not (last.exists() and last.read_text().count("\n") >= 3):
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_zoo([*args, "--workers", str(workers)], part, last)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
@@ -131,17 +138,10 @@ def test_zoo_workers_never_outlive_the_zoo(tmp_path):
     args = ["zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--epochs", "3000"]
     full = tmp_path / "full"
     assert run_cli(*args, "--out", str(full)).code == 0
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for sig in (signal.SIGTERM, signal.SIGKILL):
         part = tmp_path / f"part-{sig.name}"
-        cmd = [sys.executable, "-m", "quadlens", *args, "--workers", "2", "--out", str(part)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env)  # fmt: skip
         first = part / "runs" / "seed0000" / rundir.METRICS
-        deadline = time.time() + 120
-        while not (first.exists() and first.read_text().count("\n") >= 3):
-            assert time.time() < deadline and proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
+        proc = _start_zoo([*args, "--workers", "2"], part, first)
         workers = _children(proc.pid)
         assert workers, "no worker processes found"
         proc.send_signal(sig)
@@ -233,14 +233,7 @@ def test_ray_zoo_stops_at_checkpoints_on_sigterm(tmp_path):
     args = ["zoo", "train", "--seeds", "0-2", *ZOO_ARGS, "--epochs", "3000", "--checkpoint-every",
             "100000", "--backend", "ray"]  # fmt: skip
     zoo = tmp_path / "zoo"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "quadlens", *args, "--out", str(zoo)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    first = zoo / "runs" / "seed0000" / rundir.METRICS
-    deadline = time.time() + 180
-    while not (first.exists() and first.read_text().count("\n") >= 3):
-        assert time.time() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_zoo(args, zoo, zoo / "runs" / "seed0000" / rundir.METRICS, timeout=180)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:

@@ -222,17 +222,21 @@ def _direct(c: Circuit) -> Tensor:
 
 
 @torch.no_grad()
-def _grid_activations(c: Circuit, rows: slice = slice(None), out: Tensor | None = None) -> Tensor:
+def _grid_activations(c: Circuit, rows: slice, out: Tensor) -> Tensor:
     """ReLU(U[a] + V[b] + b_in) for the tokens a in `rows` and every b, in pair order
-    [len(rows) p, n] ((U + b_in) + V: one pass over the result), into `out` if given (a reused
-    buffer of at least that many elements: a fresh multi-megabyte tensor per block of a
-    pass costs its page faults every time)."""
+    [len(rows) p, n] ((U + b_in) + V: one pass over the result), into `out`, a reused buffer
+    of at least that many elements (a fresh multi-megabyte tensor per block of a pass costs
+    its page faults every time)."""
     Ub = (c.U[rows] + c.b_in)[:, None, :]
     k, n = Ub.shape[0], c.U.shape[1]
-    if out is None:
-        return (Ub + c.V[None, :, :]).relu_().reshape(-1, n)
     grid = out.view(-1)[: k * c.V.shape[0] * n].view(k, -1, n)
     return torch.add(Ub, c.V[None, :, :], out=grid).relu_().view(-1, n)
+
+
+def _exact_input_flops(p: int, n: int) -> int:
+    """Running one input exactly through the circuit (`_brute_leftovers`): its pre-activations
+    and ReLU, its logits, the direct path and its margin."""
+    return 3 * n + 2 * n * p + 5 * p
 
 
 def brute_flops(p: int, n: int) -> int:
@@ -272,7 +276,7 @@ def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
     idx = torch.nonzero(m <= 0).flatten()
     a, b = idx // p, idx % p
     L = torch.relu(c.U[a] + c.V[b] + c.b_in) @ c.O + c.D_a[a] + c.D_b[b] + c.logit_bias
-    ops.add(len(idx) * (3 * n + 2 * n * p + 5 * p))
+    ops.add(len(idx) * _exact_input_flops(p, n))
     out = m.clone()
     out[idx] = margins(L, labels(p)[idx]) - ex.slack
     return out
@@ -444,7 +448,7 @@ class _CauchySchwarz:
         self.bounds, self.s = m, labels(ex.c.cfg.p)
         p, n = ex.c.cfg.p, r.shape[0]
         self.fixed, self.each = 2 * n * p * p + 12 * n * p, 5 * n + 14 * p
-        self.per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly
+        self.per_input = _exact_input_flops(p, n)
         self.frugal, self.seen = frugal, 0
         self.rem: _Remainder | None = None
         self.waiting: list[_Left] = []
@@ -534,7 +538,7 @@ def _directions_steps(ex: _Exact, x: _Left, r: Tensor, ops: bd.Ops) -> _Left:
     n = r.shape[0]
     assert x.A is not None and x.total is not None and x.spread is not None
     s = labels(p)[x.idx]
-    per_input = 3 * n + 2 * n * p + 5 * p  # running one input exactly (_brute_leftovers)
+    per_input = _exact_input_flops(p, n)
     most = min(ADAPTIVE_DIRECTIONS, n, p)
     Q = AQ = None
     done = 0  # directions whose A Q columns are formed (for every input still left)
