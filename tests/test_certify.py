@@ -476,3 +476,31 @@ def test_certify_errors(tmp_path, models):
     clock = type(models["good"])(dataclasses.replace(models["good"].cfg, attention_rate=0.0))
     with pytest.raises(Exception, match="not constant"):
         ce.certify(clock)
+
+
+@pytest.mark.parametrize("strategy", ["quadrature", "interpolation"])
+def test_compact_block_size_changes_no_certificate(models, monkeypatch, strategy):
+    """The compact strategies' pass over the inputs runs in blocks of tokens a ([inputs, p]
+    logits through reused buffers). One token a per block and 3 per block (the last shorter)
+    give the same bound on every input, the same FLOPs and the same uncertified inputs as one
+    block for everything, on a trained model and on a synthetic one."""
+    from quadlens.synth import pizza
+
+    for m in (models["good"], pizza(31, 128, 2)[1]):
+        p = m.cfg.p
+        monkeypatch.setattr(ce, "QUAD_BLOCK", p**3)
+        ref, bounds = ce.certify(m, strategy), {}
+        assert 0 < ref.n_certified
+        for rows in (None, 1, 3):
+            if rows:
+                monkeypatch.setattr(ce, "QUAD_BLOCK", rows * p * p)
+            assert len(ce._row_blocks(p, p, ce.QUAD_BLOCK)) == (1 if rows is None else -(-p // rows))
+            cert = ce.certify(m, strategy)
+            assert (cert.n_certified, cert.flops, cert.uncertified) == (
+                ref.n_certified, ref.flops, ref.uncertified)  # fmt: skip
+            ops = bd.Ops()
+            with torch.no_grad():
+                bounds[rows] = ce._quadrature(ce._exact(m, ops), ops, bd.DEFAULT_GRID,
+                                              strategy == "interpolation")  # fmt: skip
+        for rows in (1, 3):
+            assert torch.allclose(bounds[rows], bounds[None], rtol=0, atol=1e-10)

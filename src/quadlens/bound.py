@@ -396,43 +396,47 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
     angle = 0.0
     T = 2 * p
     chunk = _quad_chunk(p, n, grid)
+    # the grid's trigonometric factors side by side: g = [cos; sin]^T [a; b] is one real matmul
+    trig = torch.cat([ch, sh]).T.contiguous()  # [G, 2 nh]
     for t0 in range(0, T, chunk):
         th = math.pi * torch.arange(t0, min(T, t0 + chunk), dtype=torch.float64) / p
         tc = len(th)
         rot = torch.exp(1j * hs[:, None] * th)  # [nh, tc]
         ZU = cl.zU[:, None, :] * rot[..., None]  # [nh, tc, n]
         ZV = cl.zV[:, None, :] * rot[..., None]
-        a, b = (ZU + ZV).real, (ZV - ZU).imag
+        ab = torch.cat([(ZU + ZV).real, (ZV - ZU).imag])  # [2 nh, tc, n]
         ops.add(nh * tc * 4 + nh * tc * n * 16)
-        # the structured pre-activation on the grid: g = beta + sum_h a_h cos(h d) + b_h sin(h d)
-        g = cl.beta + torch.einsum("htn,hg->tgn", a, ch) + torch.einsum("htn,hg->tgn", b, sh)
+        # the structured pre-activation on the grid: g = beta + sum_h a_h cos(h d) + b_h sin(h d),
+        # laid out [G, tc, n] (grid-major: the interval ends g[:-1], g[1:] are contiguous)
+        g = (trig @ ab.view(2 * nh, -1)).view(G, tc, n)
+        g += cl.beta
         ag = g.abs()
         ops.add(tc * G * n * (4 * nh + 2))
-        F = _real_times(ag, wO)  # [tc, G, no + 1]
+        F = _real_times(ag, wO)  # [G, tc, no + 1]
         ops.add(tc * G * n * (no + 1) * 4)
-        P = absP * torch.exp(-2j * th)[:, None]
+        P = absP[:, None] * torch.exp(-2j * th)[None, :]  # [G, tc]
         angle = max(angle, float((F[..., 0] - F[..., no]).abs().max()))
         if per_wave is not None:
-            F_table.append(F[..., :no].clone())
+            F_table.append(F[..., :no].transpose(0, 1).contiguous())  # [tc, G, no]
         F[..., 0] -= P
         err = F[..., :no].abs()
         ops.add(tc * G * (6 + 3 * no + 10))
         # between grid points |g| leaves its chord by <= K2 step^2 / 8, plus 2 m0 m1 / (m0 + m1)
         # where g changes sign
-        g0, g1, m0, m1 = g[:, :-1], g[:, 1:], ag[:, :-1], ag[:, 1:]
+        g0, g1, m0, m1 = g[:-1], g[1:], ag[:-1], ag[1:]
         flips = (g0 * g1 <= 0) | (torch.minimum(m0, m1) <= slack)
         kink = torch.where(flips, 2 * m0 * m1 / (m0 + m1).clamp_min(1e-300), 0.0)
-        kdev = _real_times(kink, Bh.T)
-        dev = kdev + smooth  # [tc, grid, nh]
-        ends = torch.maximum(err[:, :-1], err[:, 1:])
-        gpart, dpart = ends.sum(-1), dev.sum(-1)  # [tc, grid]
+        kdev = _real_times(kink, Bh.T)  # [grid, tc, no]
+        dev = kdev + smooth
+        ends = torch.maximum(err[:-1], err[1:])
+        gpart, dpart = ends.sum(-1), dev.sum(-1)  # [grid, tc]
         if per_wave is not None:
-            err_table.append(err)
-            kink_table.append(kdev)
+            err_table.append(err.transpose(0, 1))
+            kink_table.append(kdev.transpose(0, 1))
         ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 2 * tc * grid * no)
         tot = gpart + dpart
-        at = tot.argmax(0)  # worst theta per interval
-        gw, dw = gpart.gather(0, at[None])[0], dpart.gather(0, at[None])[0]
+        at = tot.argmax(1)  # worst theta per interval
+        gw, dw = gpart.gather(1, at[:, None])[:, 0], dpart.gather(1, at[:, None])[:, 0]
         better = gw + dw > best_grid + best_dev
         best_grid = torch.where(better, gw, best_grid)
         best_dev = torch.where(better, dw, best_dev)
@@ -479,24 +483,30 @@ def _first_order(cl: _Cluster, p: int, grid: int, side: str, ops: Ops,
             + 4 * no * n)  # fmt: skip
     worst = torch.zeros(grid, dtype=torch.float64)
     wave_table = []
+    # Re(sum_h Z_h turn_h) = [cos; -sin]^T [Re Z; Im Z]: one real matmul, grid-major [G, xc, n]
+    trig = torch.cat([turn.real, -turn.imag]).T.contiguous()  # [G, 2 nh]
+    ZZ = torch.cat([Z.real, Z.imag])  # [2 nh, p, n]
     chunk = max(1, _CHUNK // (G * max(n, 1) * 2))
     for x0 in range(0, p, chunk):
         sl = slice(x0, x0 + chunk)
         xc = len(range(p)[sl])
-        g = c0[sl, None, :] + torch.einsum("hxn,hg->xgn", Z[:, sl], turn).real  # [xc, G, n]
+        g = (trig @ ZZ[:, sl].reshape(2 * nh, -1)).view(G, xc, n)
+        g += c0[sl]
         ag = g.abs()
         ops.add(xc * G * n * (4 * nh + 2))
-        lower = (ag[:, :-1] + ag[:, 1:] - Lp * step * (1 + fp)) / 2
-        loose = lower <= reach[sl, None, :]  # [xc, grid, n]
-        se = torch.where(loose, 0.0, torch.where(g[:, :-1] >= 0, 1.0, -1.0) * e[sl, None, :])
-        le = loose * e[sl, None, :].abs()
+        lower = (ag[:-1] + ag[1:] - Lp * step * (1 + fp)) / 2
+        loose = lower <= reach[sl]  # [grid, xc, n]
+        es = e[sl].expand_as(loose)
+        se = torch.where(loose, 0.0, torch.where(g[:-1] >= 0, es, -es))
+        le = loose * e[sl].abs()
         ops.add(xc * grid * n * 8)
-        fixed = _real_times(se, wO).abs()  # [xc, grid, no]
+        fixed = _real_times(se, wO).abs()  # [grid, xc, no]
         free = _real_times(le, Bh)
         ops.add(xc * grid * (n * no * 6 + 4 * no))
-        worst = torch.maximum(worst, (fixed + free).sum(-1).max(0).values)
+        both = fixed + free
+        worst = torch.maximum(worst, both.sum(-1).max(1).values)
         if per_wave is not None:
-            wave_table.append(fixed + free)
+            wave_table.append(both.transpose(0, 1))  # [xc, grid, no]
             ops.add(xc * grid * no)
         ops.add(xc * grid * 2)
     if per_wave is not None:

@@ -100,6 +100,7 @@ ADAPTIVE_DIRECTIONS = 64  # the most neuron-space directions `adaptive` takes in
 OUTPUT_SHARE = 0.02  # an output frequency with this share of the output load is a wave too
 BRUTE_BLOCK = bd._CHUNK * 16  # elements per block of brute force and the truth (512 MiB)
 LOWRANK_BLOCK = 1 << 20  # activations per block of the low-rank strategies' pass (8 MiB)
+QUAD_BLOCK = 1 << 20  # logits per block of the compact strategies' pass (8 MiB)
 
 
 @dataclass
@@ -603,6 +604,20 @@ def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor
     return t, j, (r - j * p).double() / p
 
 
+@dataclass
+class _Cells:
+    """One key cluster's compact-bound tables and where every input falls in them."""
+
+    k: int
+    C: float
+    tables: list[Any]  # QuadratureCells, then the U and V first-order tables
+    t: Tensor  # [p^2] theta index, delta interval and position in it (theta_delta_cells)
+    j: Tensor
+    lam: Tensor
+    folded: Tensor  # [waves] each output wave's frequency folded into 1..p/2
+    conj: Tensor  # [waves] whether it was folded (the wave is the conjugate one)
+
+
 def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
                 harmonics: int = bd.DEFAULT_HARMONICS,
                 extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> Tensor:  # fmt: skip
@@ -611,13 +626,11 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
     f = bd.fit(c, ops)
     keys = bd.key_clusters(f)
     live = f.live
+    nl = int(live.sum())
     # the x/2 half, exact and separable, plus the direct path
     half = (f.u[:, live] @ c.O[live]) / 2, (f.v[:, live] @ c.O[live]) / 2
-    x = torch.arange(p, dtype=torch.float64)
-    A_, B_ = x[:, None].expand(p, p).reshape(-1), x[None, :].expand(p, p).reshape(-1)
     bias_half = (f.beta[live] @ c.O[live]) / 2  # the bias's share of the x/2 half, per c
-    L = (half[0][:, None, :] + half[1][None, :, :]).reshape(p * p, p) + bias_half + _direct(c)
-    ops.add(2 * 2 * p * p * int(live.sum()) + 2 * p * int(live.sum()) + 4 * p**3)
+    ops.add(2 * 2 * p * p * nl + 2 * p * nl + 4 * p**3)
     # Everything else depends on the input through (a, b) and on the competitor c through
     # waves of c: the closed forms C_k |cos(w (a - b) / 2)| cos(2 pi k e / p) and each output
     # wave's charge 2 |z_j| |sin(pi f_j e / p)|, functions of the offset e = (s - c) mod p
@@ -625,18 +638,13 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
     # `interpolate`, each wave's chord Re(chord_j exp(2 pi i f_j c / p)). Waves of one frequency
     # (folded into 1..p/2; a wave at p - f is the conjugate one at f) are summed over the
     # clusters first, so each product runs over the frequencies present, not over every wave.
-    s = labels(p)
-    nf = p // 2 + 1
-    charge = torch.zeros(p * p, nf, dtype=torch.float64)  # per input and frequency: |z| bounds
-    closed = torch.zeros(p * p, nf, dtype=torch.float64)  # closed-form amplitudes
-    chords = torch.zeros(p * p, nf, dtype=torch.complex128)  # with interpolate
-    # the output remainders (of the key clusters' rows after their waves, and the non-key
+    # The output remainders (of the key clusters' rows after their waves, and the non-key
     # neurons' whole rows) lie in [-lower_s(c), raise_c(c)]: against c the margin loses at most
-    # lower_s(s) + raise_c(c); the rounding terms are c-free (twice each)
+    # lower_s(s) + raise_c(c); the rounding terms are c-free (twice each).
     raise_c = torch.zeros(p, dtype=torch.float64)
     lower_s = torch.zeros(p, dtype=torch.float64)
     rounding_total = 0.0
-    a_, b_ = A_.long(), B_.long()
+    clusters = []
     for k in keys:
         cl = bd._cluster(f, k, harmonics, extra_outputs, ops)
         tables: list[Any] = []
@@ -646,44 +654,78 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
         rounding_total += bd.rounding_term(cl, p, ops)
         rp, rn = bd.output_remainder(cl, p, ops)  # its output remainder, in [-rn(c), rp(c)]
         raise_c, lower_s = raise_c + rp, lower_s + rn
-        t, j, lam = theta_delta_cells(p, k, grid)
-        bound = tables[1][a_, j] + tables[2][b_, j]  # [p^2, waves]: the input remainders
-        if interpolate:  # each wave's chord between the grid points, exactly; charge the rest
-            chord, off = tables[0].chord(t, j, lam)
-            bound = bound + off
-        else:  # the closed form, exactly; charge each wave's deviation from it
-            bound = bound + tables[0].at(t, j, lam)
-            closed[:, k] += cl.C * torch.cos(math.pi * k * (A_ - B_) / p).abs()
         fm = cl.fo.long() % p
         conj = fm > p // 2
-        folded = torch.where(conj, p - fm, fm)
-        charge.index_add_(1, folded, bound)
-        if interpolate:
-            chords.index_add_(1, folded, torch.where(conj, chord.conj(), chord))
+        clusters.append(_Cells(k, cl.C, tables, *theta_delta_cells(p, k, grid),
+                               torch.where(conj, p - fm, fm), conj))  # fmt: skip
         ops.add(14 * p * p + (16 if interpolate else 10) * p * p * len(cl.fo) + 4 * p * p)
-    fr = x[:nf]
-    e = torch.remainder(s[:, None] - x.long()[None], p)  # [p^2, p]: each competitor's offset
-    used = torch.nonzero(charge.abs().sum(0) > 0).flatten()
-    usedk = torch.nonzero(closed.abs().sum(0) > 0).flatten()
-    by_offset = (charge[:, used] @ (2 * torch.sin(math.pi * fr[used, None] * x / p).abs())
-                 + closed[:, usedk] @ torch.cos(2 * math.pi * fr[usedk, None] * x / p))
-    L = L + by_offset.gather(1, e)  # competitors raised by their charges (0 at c = s)
-    ops.add(2 * p**3 * (len(used) + len(usedk)) + 2 * p**3 + 2 * p * p * nf)
-    if interpolate:  # the chords' logits: sum_f Re(chord_f exp(2 pi i f c / p))
-        wc = 2 * math.pi * fr[used, None] * x / p
-        L = L + chords[:, used].real @ torch.cos(wc) - chords[:, used].imag @ torch.sin(wc)
-        ops.add(4 * p**3 * len(used) + 2 * p**3)
     nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
     o, Hh = f.o[nk], f.H[nk, None] / 2  # the non-key neurons' |x|/2 half, o centred
     raise_c = raise_c + (Hh * o.clamp_min(0)).sum(0)
     lower_s = lower_s + (Hh * (-o).clamp_min(0)).sum(0)
     ops.add(6 * p * int(nk.sum()) + 4 * p)
-    # competitors are raised by their charges (0 at c = s, where sin 0 = 0) and by raise_c; the
-    # correct logit gets raise_c too, so it is taken off again with lower_s (a term added to
-    # every logit, the correct one included, would cancel)
-    m = margins(L + raise_c, s) - (raise_c + lower_s)[s] - 2 * rounding_total
+    # the frequencies that carry a charge, and the closed forms' (quadrature only)
+    used = sorted({int(q) for cells in clusters for q in cells.folded})
+    column = {q: i for i, q in enumerate(used)}
+    closed = [] if interpolate else [cells for cells in clusters if cells.C != 0]
+    x = torch.arange(p, dtype=torch.float64)
+    fu = torch.tensor(used, dtype=torch.float64)[:, None]
+    fk = torch.tensor([cells.k for cells in closed], dtype=torch.float64)[:, None]
+    by_offset = torch.cat([2 * torch.sin(math.pi * fu * x / p).abs(),
+                           torch.cos(2 * math.pi * fk * x / p)])  # [used + closed, p]
+    waves = torch.cat([torch.cos(2 * math.pi * fu * x / p), -torch.sin(2 * math.pi * fu * x / p)])
+    ops.add(2 * p**3 * (len(used) + len(closed)) + 2 * p**3 + 2 * p * p * (p // 2 + 1))
+    if interpolate:  # the chords' logits: sum_f Re(chord_f exp(2 pi i f c / p))
+        ops.add(4 * p**3 * len(used) + 2 * p**3)
     ops.add(3 * p**3 + p**3 + 3 * p * p)
-    return m
+    # One pass over blocks of tokens a, each [inputs, p] through reused buffers. Competitors
+    # are raised by their charges (0 at c = s, where sin 0 = 0) and by raise_c; the correct
+    # logit gets raise_c too, so it is taken off again with lower_s (a term added to every
+    # logit, the correct one included, would cancel).
+    s_all = labels(p)
+    take = (raise_c + lower_s)[s_all] + 2 * rounding_total
+    blocks = _row_blocks(p, p, QUAD_BLOCK)
+    rows0 = (blocks[0].stop - blocks[0].start) * p
+    L_buf, B_buf, G_buf = (torch.empty(rows0 * p, dtype=torch.float64) for _ in range(3))
+    e_buf = torch.empty(rows0 * p, dtype=torch.long)
+    a_all, b_all = all_pairs(p)
+    xl = torch.arange(p)
+    out = []
+    for blk in blocks:
+        na = blk.stop - blk.start
+        rows = slice(blk.start * p, blk.stop * p)
+        r = na * p
+        a_, b_, s = a_all[rows], b_all[rows], s_all[rows]
+        L = torch.add(half[0][blk, None, :], half[1][None], out=L_buf[: r * p].view(na, p, p))
+        L += c.D_a[blk, None, :]
+        L += c.D_b[None]
+        L = L.view(r, p)
+        L += bias_half + c.logit_bias + raise_c
+        W = torch.zeros(r, len(used) + len(closed), dtype=torch.float64)
+        chords = torch.zeros(r, 2 * len(used), dtype=torch.float64) if interpolate else None
+        for cells in clusters:
+            t, j, lam = cells.t[rows], cells.j[rows], cells.lam[rows]
+            bound = cells.tables[1][a_, j] + cells.tables[2][b_, j]  # the input remainders
+            col = torch.tensor([column[int(q)] for q in cells.folded])
+            if interpolate:  # each wave's chord between the grid points, exactly
+                chord, off = cells.tables[0].chord(t, j, lam)
+                bound += off
+                chords.index_add_(1, col, chord.real)
+                chords.index_add_(1, col + len(used),
+                                  torch.where(cells.conj, -chord.imag, chord.imag))
+            else:  # the closed form, exactly; charge each wave's deviation from it
+                bound += cells.tables[0].at(t, j, lam)
+            W.index_add_(1, col, bound)
+        d = (a_ - b_).double()
+        for i, cells in enumerate(closed):
+            W[:, len(used) + i] = cells.C * torch.cos(math.pi * cells.k * d / p).abs()
+        B = torch.mm(W, by_offset, out=B_buf[: r * p].view(r, p))
+        e = torch.sub(s[:, None], xl[None], out=e_buf[: r * p].view(r, p)).remainder_(p)
+        L += torch.gather(B, 1, e, out=G_buf[: r * p].view(r, p))  # 0 at c = s
+        if interpolate:
+            L.addmm_(chords, waves)
+        out.append(margins(L, s) - take[rows])
+    return torch.cat(out)
 
 
 PROVES = {
