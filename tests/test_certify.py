@@ -504,3 +504,39 @@ def test_compact_block_size_changes_no_certificate(models, monkeypatch, strategy
                                               strategy == "interpolation")  # fmt: skip
         for rows in (1, 3):
             assert torch.allclose(bounds[rows], bounds[None], rtol=0, atol=1e-10)
+
+
+def test_brute_leftovers_in_blocks(models, monkeypatch):
+    """The inputs a strategy leaves are run exactly in blocks of inputs: blocks of 1 and of 7
+    inputs give the margins of one block (to rounding: a one-row product may sum in another
+    order), and every input left gets its exact margin."""
+    m = _perturb(models["good"], "rank1", 0, 3.0, 3)
+    ops = bd.Ops()
+    ex = ce._exact(m, ops)
+    p, n = m.cfg.p, m.cfg.d_mlp
+    with torch.no_grad():
+        bound = ce._lowrank(ex, True, ops)
+        ref = ce._brute_leftovers(ex, bound, bd.Ops())
+        left = bound <= 0
+        assert 7 < int(left.sum()) < p * p
+        exact = ce._brute(ex, bd.Ops()) - ex.slack
+        assert torch.allclose(ref[left], exact[left], rtol=0, atol=1e-9)
+        assert torch.equal(ref[~left], bound[~left])
+        for rows in (1, 7):
+            monkeypatch.setattr(ce, "LOWRANK_BLOCK", rows * max(n, p))
+            got = ce._brute_leftovers(ex, bound, bd.Ops())
+            assert torch.allclose(got, ref, rtol=0, atol=1e-10)
+            assert torch.equal(got > 0, ref > 0)
+
+
+def test_adaptive_skips_directions_past_its_memory(models, monkeypatch):
+    """Where the inputs left would need more than ADAPTIVE_KEEP kept activations, `adaptive`
+    skips its direction steps and runs them exactly: it is then `cluster+brute`, still sound."""
+    m = _perturb(models["good"], "rank1", 0, 3.0, 3)
+    full, fallback = ce.certify(m, "adaptive", check=True), ce.certify(m, "cluster+brute")
+    assert full.sound and full.flops != fallback.flops  # the direction steps ran
+    monkeypatch.setattr(ce, "ADAPTIVE_KEEP", 0)
+    capped = ce.certify(m, "adaptive", check=True)
+    assert capped.sound and capped.certified_accuracy == full.certified_accuracy
+    assert (capped.flops, capped.n_certified, capped.min_margin_bound) == (
+        fallback.flops, fallback.n_certified, fallback.min_margin_bound)  # fmt: skip

@@ -69,7 +69,9 @@ subtract twice that.
   inputs still left, while a step costs less than running those inputs exactly and the last
   one certified some; then those are run exactly (as `S+brute`). The identity behind each
   step holds for any directions, so it is sound for the same reason as `subcubic`; it
-  certifies a 100% accurate model 100%.
+  certifies a 100% accurate model 100%. The direction steps need the activations of the
+  inputs left; where those would exceed ADAPTIVE_KEEP (2^28 values, 2 GiB: a large model the
+  low-rank picture does not fit), they are skipped and every input left is run exactly.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ MAX_LISTED = 100  # uncertified inputs listed by name (all are counted)
 WAVES_PER_NEURON = 2  # the cluster strategy's waves per neuron
 ADAPTIVE_DIRECTIONS = 64  # the most neuron-space directions `adaptive` takes in
 OUTPUT_SHARE = 0.02  # an output frequency with this share of the output load is a wave too
+ADAPTIVE_KEEP = 1 << 28  # the most activations `adaptive` keeps for its direction steps (2 GiB)
 BRUTE_BLOCK = bd._CHUNK * 16  # elements per block of brute force and the truth (512 MiB)
 LOWRANK_BLOCK = 1 << 20  # activations per block of the low-rank strategies' pass (8 MiB)
 QUAD_BLOCK = 1 << 20  # logits per block of the compact strategies' pass (8 MiB)
@@ -271,15 +274,27 @@ def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
 
 def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
     """m with every input whose bound is <= 0 replaced by its exact margin (minus the rounding
-    allowance), each computed from the circuit alone."""
+    allowance), each computed from the circuit alone, in blocks of inputs (LOWRANK_BLOCK
+    activations each: a strategy that leaves most of a large model's inputs would otherwise
+    form [inputs, d_mlp] tensors of many gigabytes)."""
     c = ex.c
     p, n = c.cfg.p, c.U.shape[1]
     idx = torch.nonzero(m <= 0).flatten()
-    a, b = idx // p, idx % p
-    L = torch.relu(c.U[a] + c.V[b] + c.b_in) @ c.O + c.D_a[a] + c.D_b[b] + c.logit_bias
-    ops.add(len(idx) * _exact_input_flops(p, n))
+    y = labels(p)
     out = m.clone()
-    out[idx] = margins(L, labels(p)[idx]) - ex.slack
+    step = max(1, LOWRANK_BLOCK // max(n, p))
+    for i0 in range(0, len(idx), step):
+        sel = idx[i0 : i0 + step]
+        a, b = sel // p, sel % p
+        h = c.U[a]
+        h += c.V[b]
+        h += c.b_in
+        L = h.relu_() @ c.O
+        L += c.D_a[a]
+        L += c.D_b[b]
+        L += c.logit_bias
+        out[sel] = margins(L, y[sel]) - ex.slack
+    ops.add(len(idx) * _exact_input_flops(p, n))
     return out
 
 
@@ -413,7 +428,7 @@ class _Left:
     idx: Tensor  # [m] which inputs (a p + b), in pair order
     m: Tensor  # [m] their margin bounds so far
     rng: Tensor  # [m] sum_i A_i rho_i (the rows' ranges)
-    L: Tensor  # [m, p] their exact low-rank logits
+    L: Tensor | None  # [m, p] their exact low-rank logits (where a later step needs them)
     A: Tensor | None  # [m, n] their activations (where a later step needs them)
     total: Tensor | None = None  # [m] sum_i A_i (once a Cauchy-Schwarz step has run)
     spread: Tensor | None = None  # [m] ||A - mean A||_2
@@ -422,7 +437,7 @@ class _Left:
         def pick(x: Tensor | None) -> Tensor | None:
             return None if x is None else x[sel]
 
-        return _Left(self.idx[sel], self.m[sel], self.rng[sel], self.L[sel], pick(self.A),
+        return _Left(self.idx[sel], self.m[sel], self.rng[sel], pick(self.L), pick(self.A),
                      pick(self.total), pick(self.spread))  # fmt: skip
 
 
@@ -450,7 +465,7 @@ class _CauchySchwarz:
         p, n = ex.c.cfg.p, r.shape[0]
         self.fixed, self.each = 2 * n * p * p + 12 * n * p, 5 * n + 14 * p
         self.per_input = _exact_input_flops(p, n)
-        self.frugal, self.seen = frugal, 0
+        self.frugal, self.seen, self.kept = frugal, 0, 0
         self.rem: _Remainder | None = None
         self.waiting: list[_Left] = []
         self.out: list[_Left] = []
@@ -480,8 +495,13 @@ class _CauchySchwarz:
         x.m = torch.maximum(x.m, _bounded_margins(x.L, s, lb, self.ops))
         self.bounds[x.idx] = x.m
         x = x[x.m <= self.ex.slack]
-        if not self.keep_A:
-            x.A = None
+        self.kept += x.A.numel()
+        if self.keep_A and self.kept > ADAPTIVE_KEEP:  # too many left for the directions
+            self.keep_A = False
+            for y in self.out:
+                y.A = y.L = None
+        if not self.keep_A:  # only the bounds are needed from here on
+            x.A = x.L = None
         self.out.append(x)
 
     def left(self) -> tuple[_Left, bool]:
@@ -537,7 +557,7 @@ def _directions_steps(ex: _Exact, x: _Left, r: Tensor, ops: bd.Ops) -> _Left:
     and the last one certified some. The A Q columns already formed are kept."""
     p = ex.c.cfg.p
     n = r.shape[0]
-    assert x.A is not None and x.total is not None and x.spread is not None
+    assert x.A is not None and x.L is not None and x.total is not None and x.spread is not None
     s = labels(p)[x.idx]
     per_input = _exact_input_flops(p, n)
     most = min(ADAPTIVE_DIRECTIONS, n, p)
@@ -584,7 +604,7 @@ def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops, directions: bool = False,
     cs = _CauchySchwarz(ex, r, m, frugal, directions, ops, cauchy_schwarz)
     _lowrank_pass(ex, z, basis, r, sparse, m, cs, ops)
     x, ran = cs.left()
-    if directions and ran and len(x.idx):
+    if directions and ran and cs.keep_A and len(x.idx):
         x = _directions_steps(ex, x, r, ops)
     m[x.idx] = x.m
     return m
