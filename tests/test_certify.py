@@ -494,7 +494,8 @@ def test_compact_block_size_changes_no_certificate(models, monkeypatch, strategy
         for rows in (None, 1, 3):
             if rows:
                 monkeypatch.setattr(ce, "QUAD_BLOCK", rows * p * p)
-            assert len(ce._row_blocks(p, p, ce.QUAD_BLOCK)) == (1 if rows is None else -(-p // rows))
+            blocks = ce._row_blocks(p, p, ce.QUAD_BLOCK)
+            assert len(blocks) == (1 if rows is None else -(-p // rows))
             cert = ce.certify(m, strategy)
             assert (cert.n_certified, cert.flops, cert.uncertified) == (
                 ref.n_certified, ref.flops, ref.uncertified)  # fmt: skip
@@ -540,3 +541,16 @@ def test_adaptive_skips_directions_past_its_memory(models, monkeypatch):
     assert capped.sound and capped.certified_accuracy == full.certified_accuracy
     assert (capped.flops, capped.n_certified, capped.min_margin_bound) == (
         fallback.flops, fallback.n_certified, fallback.min_margin_bound)  # fmt: skip
+
+
+def test_certify_all_progress(models, monkeypatch, capsys):
+    """With progress, certify_all shows a bar on stderr over the truth and each strategy (after
+    PROGRESS_DELAY seconds: none for quick work); without, nothing."""
+    m = models["good"]
+    monkeypatch.setattr(ce, "PROGRESS_DELAY", 0.0)
+    ce.certify_all(m, ["brute", "cluster"], check=True)
+    assert capsys.readouterr().err == ""
+    certs = ce.certify_all(m, ["brute", "cluster"], check=True, progress=True)
+    err = capsys.readouterr().err
+    assert f"certify p={m.cfg.p}" in err and "3/3" in err
+    assert [c.strategy for c in certs] == ["brute", "cluster"] and all(c.sound for c in certs)

@@ -104,6 +104,7 @@ ADAPTIVE_KEEP = 1 << 28  # the most activations `adaptive` keeps for its directi
 BRUTE_BLOCK = bd._CHUNK * 16  # elements per block of brute force and the truth (512 MiB)
 LOWRANK_BLOCK = 1 << 20  # activations per block of the low-rank strategies' pass (8 MiB)
 QUAD_BLOCK = 1 << 20  # logits per block of the compact strategies' pass (8 MiB)
+PROGRESS_DELAY = 2.0  # seconds before `certify_all`'s progress bar shows (none for quick work)
 
 
 @dataclass
@@ -842,11 +843,26 @@ def true_margins(model: Model) -> Tensor:
 
 
 def certify_all(model: Model, strategies: list[str], check: bool = False,
-                **options: int) -> list[Certificate]:  # fmt: skip
+                progress: bool = False, **options: int) -> list[Certificate]:  # fmt: skip
     """`certify` with each strategy, the truth (with check) computed once for all of them;
-    `options`: grid, harmonics, extra_outputs."""
-    truth = true_margins(model) if check else None
-    return [certify(model, s, check=check, truth=truth, **options) for s in strategies]
+    `options`: grid, harmonics, extra_outputs. With `progress`, a bar on stderr for work that
+    takes more than a few seconds (large p: the truth alone takes minutes at p = 1009)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(strategies) + check, disable=not progress, delay=PROGRESS_DELAY,
+               unit="step", desc=f"certify p={model.cfg.p}", dynamic_ncols=True)  # fmt: skip
+    truth = None
+    if check:
+        bar.set_postfix_str("truth (the float64 forward)")
+        truth = true_margins(model)
+        bar.update()
+    certs = []
+    for s in strategies:
+        bar.set_postfix_str(s)
+        certs.append(certify(model, s, check=check, truth=truth, **options))
+        bar.update()
+    bar.close()
+    return certs
 
 
 def certify_member(zoo: str, run: str, strategies: list[str], check: bool,

@@ -481,7 +481,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
         _emit(res, args.json, text)
         return 0
     _, model = rundir.load_run(target)
-    certs = certify_all(model, strategies, args.check, grid=args.grid, harmonics=args.harmonics,
+    certs = certify_all(model, strategies, args.check, not args.quiet and not args.json,
+                        grid=args.grid, harmonics=args.harmonics,
                         extra_outputs=args.extra_outputs)  # fmt: skip
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
@@ -805,7 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("--check", action="store_true",
                     help="add the brute-force truth (the transformer's forward in float64)")
     _compact_options(ce, "for the quadrature and interpolation strategies: ")
-    ce.add_argument("--quiet", action="store_true")
+    ce.add_argument("--quiet", action="store_true", help="no progress bar")
     ce.add_argument("--no-figures", action="store_true")
     bd = _run_parser(sub, "bound",
                      "compact bounds on each key cluster, checked against brute force",
