@@ -451,6 +451,27 @@ def _cat(parts: list[_Left], p: int, n: int) -> _Left:
     return _Left(**{k: None if v[0] is None else torch.cat(v) for k, v in cols.items()})
 
 
+class _Rows:
+    """Rows appended block by block into one buffer that doubles when full: the rows kept from
+    each block of a pass are not scattered through the heap between the pass's large
+    temporaries (which fragments it: up to ~20 GB at p = 1009)."""
+
+    def __init__(self, width: int, dtype: torch.dtype) -> None:
+        self.buf, self.n = torch.empty(0, width, dtype=dtype), 0
+
+    def add(self, x: Tensor) -> None:
+        need = self.n + len(x)
+        if need > len(self.buf):
+            grown = self.buf.new_empty(max(need, 2 * len(self.buf), 1024), self.buf.shape[1])
+            grown[: self.n] = self.buf[: self.n]
+            self.buf = grown
+        self.buf[self.n : need] = x
+        self.n = need
+
+    def rows(self) -> Tensor:
+        return self.buf[: self.n]
+
+
 class _CauchySchwarz:
     """The centred Cauchy-Schwarz step with no directions (`_remainder_bound`), applied to the
     inputs the rows' ranges leave as the pass over the inputs produces them. With `frugal` it
@@ -466,10 +487,12 @@ class _CauchySchwarz:
         p, n = ex.c.cfg.p, r.shape[0]
         self.fixed, self.each = 2 * n * p * p + 12 * n * p, 5 * n + 14 * p
         self.per_input = _exact_input_flops(p, n)
-        self.frugal, self.seen, self.kept = frugal, 0, 0
+        self.frugal, self.seen = frugal, 0
         self.rem: _Remainder | None = None
         self.waiting: list[_Left] = []
         self.out: list[_Left] = []
+        dtype = ex.c.U.dtype
+        self.kept_A, self.kept_L = _Rows(n, dtype), _Rows(p, dtype)  # with keep_A, in out's order
 
     def add(self, part: _Left) -> None:
         self.seen += len(part.idx)
@@ -479,7 +502,9 @@ class _CauchySchwarz:
             for w in self.waiting:
                 self._step(w)
             self.waiting = []
-        if self.rem is None:
+        if self.rem is None:  # its A and L may be views of the pass's buffers
+            assert part.A is not None and part.L is not None
+            part.A, part.L = part.A.clone(), part.L.clone()
             self.waiting.append(part)
         else:
             self._step(part)
@@ -496,13 +521,14 @@ class _CauchySchwarz:
         x.m = torch.maximum(x.m, _bounded_margins(x.L, s, lb, self.ops))
         self.bounds[x.idx] = x.m
         x = x[x.m <= self.ex.slack]
-        self.kept += x.A.numel()
-        if self.keep_A and self.kept > ADAPTIVE_KEEP:  # too many left for the directions
-            self.keep_A = False
-            for y in self.out:
-                y.A = y.L = None
-        if not self.keep_A:  # only the bounds are needed from here on
-            x.A = x.L = None
+        assert x.A is not None and x.L is not None
+        if self.keep_A and (self.kept_A.n + len(x.idx)) * x.A.shape[1] > ADAPTIVE_KEEP:
+            self.keep_A = False  # too many left for the directions: only the bounds from here
+            self.kept_A, self.kept_L = _Rows(0, x.A.dtype), _Rows(0, x.A.dtype)
+        if self.keep_A:
+            self.kept_A.add(x.A)
+            self.kept_L.add(x.L)
+        x.A = x.L = None
         self.out.append(x)
 
     def left(self) -> tuple[_Left, bool]:
@@ -510,7 +536,10 @@ class _CauchySchwarz:
         p, n = self.ex.c.cfg.p, self.r.shape[0]
         if self.rem is None:
             return _cat(self.waiting, p, n), False
-        return _cat(self.out, p, n), True
+        x = _cat(self.out, p, n)
+        if self.keep_A:
+            x.A, x.L = self.kept_A.rows(), self.kept_L.rows()
+        return x, True
 
 
 def _lowrank_pass(ex: _Exact, z: Tensor, basis: Tensor, r: Tensor, sparse: bool, m: Tensor,
@@ -544,7 +573,9 @@ def _lowrank_pass(ex: _Exact, z: Tensor, basis: Tensor, r: Tensor, sparse: bool,
         rng = out[:, 2 * F]
         m[t] = margins(L, s[t]) - rng
         left = torch.nonzero(m[t] <= ex.slack).flatten()
-        if len(left):
+        if len(left) == len(A):  # every input of the block: its buffers as they are
+            cs.add(_Left(left + t.start, m[t].clone(), rng.clone(), L, A))
+        elif len(left):
             cs.add(_Left(left + t.start, m[t][left], rng[left], L[left], A[left]))
     waves = min(F, WAVES_PER_NEURON) if sparse else F
     ops.add(3 * p * p * n + 4 * p * p * n * waves + 4 * p**3 * F + 3 * p**3)  # A, Z, L
@@ -576,15 +607,22 @@ def _directions_steps(ex: _Exact, x: _Left, r: Tensor, ops: bd.Ops) -> _Left:
             Q = _directions(r, ops)
             AQ = x.A.new_zeros(len(x.m), Q.shape[1])
         assert AQ is not None
-        AQ[idx, done:k] = x.A[idx] @ Q[:, done:k]
+        rem = _remainder(r, Q[:, :k], ops)
+        certified = False
+        # in blocks of inputs (LOWRANK_BLOCK values of their activations or logits each): the
+        # [inputs, n] and [inputs, p] intermediates then stay in cache
+        step = max(1, LOWRANK_BLOCK // max(n, p))
+        for i0 in range(0, left, step):
+            ci = idx[i0 : i0 + step]
+            AQ[ci, done:k] = x.A[ci] @ Q[:, done:k]
+            lb = _remainder_bound(x.total[ci], x.spread[ci], AQ[ci, :k], s[ci], rem, x.rng[ci],
+                                  ops)  # fmt: skip
+            new = _bounded_margins(x.L[ci], s[ci], lb, ops)
+            x.m[ci] = torch.maximum(x.m[ci], new)
+            certified = certified or bool((new > ex.slack).any())
         ops.add(2 * left * n * (k - done))
         done = k
-        rem = _remainder(r, Q[:, :k], ops)
-        lb = _remainder_bound(x.total[idx], x.spread[idx], AQ[idx, :k], s[idx], rem, x.rng[idx],
-                              ops)  # fmt: skip
-        new = _bounded_margins(x.L[idx], s[idx], lb, ops)
-        x.m[idx] = torch.maximum(x.m[idx], new)
-        if not bool((new > ex.slack).any()):
+        if not certified:
             break  # a step that certifies nothing ends it
     return x
 
