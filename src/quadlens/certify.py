@@ -221,11 +221,6 @@ def _exact(model: Model, ops: bd.Ops) -> _Exact:
     return _Exact(c, cfg.d_model, hd, 2 * 16 * gamma * M)
 
 
-def _direct(c: Circuit) -> Tensor:
-    p = c.cfg.p
-    return (c.D_a[:, None, :] + c.D_b[None, :, :]).reshape(p * p, p) + c.logit_bias
-
-
 @torch.no_grad()
 def _grid_activations(c: Circuit, rows: slice, out: Tensor) -> Tensor:
     """ReLU(U[a] + V[b] + b_in) for the tokens a in `rows` and every b, in pair order
@@ -257,6 +252,12 @@ def _row_blocks(p: int, width: int, budget: int) -> list[slice]:
     return [slice(a0, min(p, a0 + rows)) for a0 in range(0, p, rows)]
 
 
+def _input_blocks(idx: Tensor, p: int, n: int) -> list[Tensor]:
+    """The inputs idx in blocks of LOWRANK_BLOCK values of their activations or logits each
+    (the steps on the inputs left: their [inputs, n] and [inputs, p] tensors stay small)."""
+    return list(idx.split(max(1, LOWRANK_BLOCK // max(n, p))))
+
+
 def _brute(ex: _Exact, ops: bd.Ops) -> Tensor:
     """Every logit of every input, in blocks of tokens a (the FLOPs are the same)."""
     c = ex.c
@@ -283,9 +284,7 @@ def _brute_leftovers(ex: _Exact, m: Tensor, ops: bd.Ops) -> Tensor:
     idx = torch.nonzero(m <= 0).flatten()
     y = labels(p)
     out = m.clone()
-    step = max(1, LOWRANK_BLOCK // max(n, p))
-    for i0 in range(0, len(idx), step):
-        sel = idx[i0 : i0 + step]
+    for sel in _input_blocks(idx, p, n):
         a, b = sel // p, sel % p
         h = c.U[a]
         h += c.V[b]
@@ -609,11 +608,7 @@ def _directions_steps(ex: _Exact, x: _Left, r: Tensor, ops: bd.Ops) -> _Left:
         assert AQ is not None
         rem = _remainder(r, Q[:, :k], ops)
         certified = False
-        # in blocks of inputs (LOWRANK_BLOCK values of their activations or logits each): the
-        # [inputs, n] and [inputs, p] intermediates then stay in cache
-        step = max(1, LOWRANK_BLOCK // max(n, p))
-        for i0 in range(0, left, step):
-            ci = idx[i0 : i0 + step]
+        for ci in _input_blocks(idx, p, n):
             AQ[ci, done:k] = x.A[ci] @ Q[:, done:k]
             lb = _remainder_bound(x.total[ci], x.spread[ci], AQ[ci, :k], s[ci], rem, x.rng[ci],
                                   ops)  # fmt: skip
@@ -726,6 +721,7 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
     # the frequencies that carry a charge, and the closed forms' (quadrature only)
     used = sorted({int(q) for cells in clusters for q in cells.folded})
     column = {q: i for i, q in enumerate(used)}
+    cols = [torch.tensor([column[int(q)] for q in cells.folded]) for cells in clusters]
     closed = [] if interpolate else [cells for cells in clusters if cells.C != 0]
     x = torch.arange(p, dtype=torch.float64)
     fu = torch.tensor(used, dtype=torch.float64)[:, None]
@@ -762,10 +758,9 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
         L += bias_half + c.logit_bias + raise_c
         W = torch.zeros(r, len(used) + len(closed), dtype=torch.float64)
         chords = torch.zeros(r, 2 * len(used), dtype=torch.float64) if interpolate else None
-        for cells in clusters:
+        for cells, col in zip(clusters, cols, strict=True):
             t, j, lam = cells.t[rows], cells.j[rows], cells.lam[rows]
             bound = cells.tables[1][a_, j] + cells.tables[2][b_, j]  # the input remainders
-            col = torch.tensor([column[int(q)] for q in cells.folded])
             if interpolate:  # each wave's chord between the grid points, exactly
                 chord, off = cells.tables[0].chord(t, j, lam)
                 bound += off
@@ -775,7 +770,8 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
             else:  # the closed form, exactly; charge each wave's deviation from it
                 bound += cells.tables[0].at(t, j, lam)
             W.index_add_(1, col, bound)
-        d = (a_ - b_).double()
+        if closed:
+            d = (a_ - b_).double()
         for i, cells in enumerate(closed):
             W[:, len(used) + i] = cells.C * torch.cos(math.pi * cells.k * d / p).abs()
         B = torch.mm(W, by_offset, out=B_buf[: r * p].view(r, p))
