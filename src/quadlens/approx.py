@@ -97,6 +97,11 @@ def analyze_approximants(obj: Model | Circuit) -> ApproxReport:
     y = labels(p)
     centred = mlp - mlp.mean(1, keepdim=True)
     norm = float((centred**2).sum())
+    if not norm > 0:
+        raise QuadlensError(
+            "the MLP's logits do not vary over the inputs (every neuron dead or every output "
+            "weight zero): there is nothing for an approximant to explain"
+        )
     fve, acc = {}, {}
     for name, degree in (("linear", 1), ("quadratic", 2)):
         approx = approximate_hidden(pre, k, degree) @ O

@@ -131,6 +131,8 @@ def _eigenspaces(vals: Tensor, vecs: Tensor, p: int, top: int = 12) -> list[Eige
 def analyze_bilinear(obj: Model | Circuit, max_k: int = 30) -> BilinearReport:
     c = _bilinear_circuit(obj)
     p = c.cfg.p
+    if max_k < 0:
+        raise QuadlensError(f"--max-k must be >= 0, got {max_k}")
     Q = interaction_matrices(c)
     y = labels(p)
     with torch.no_grad():
@@ -148,7 +150,7 @@ def analyze_bilinear(obj: Model | Circuit, max_k: int = 30) -> BilinearReport:
     contrib = proj * vals_sorted[:, None, :]  # each eigenvector's share of x~^T Q x~
     cum = torch.cumsum(contrib, 2)  # [c, input, k]
     acc = []
-    for k in range(max_k + 1):
+    for k in range(min(max_k, vals.shape[1]) + 1):  # (past every eigenvector: all of them)
         logits = torch.zeros(p, p * p, dtype=torch.float64) if k == 0 else cum[:, :, k - 1]
         acc.append(float((margins(logits.T, y) > 0).double().mean()))
     spaces = _eigenspaces(vals[0], vecs[0], p)

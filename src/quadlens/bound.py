@@ -683,7 +683,7 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
     if c.cfg.activation != "relu":
         raise QuadlensError(
             f"activation is {c.cfg.activation}: the compact bound is for ReLU MLPs (|x|/2 half of "
-            "ReLU(x) = x/2 + |x|/2); use quadlens bilinear / approx for other activations"
+            "ReLU(x) = x/2 + |x|/2); quadlens bilinear reads x^2 and bilinear MLPs"
         )
     f = fit(c)
     keys = key_clusters(f) if clusters is None else clusters
@@ -692,12 +692,14 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         notes.append("no key clusters (no frequency carries >= 5% of the weight): nothing to bound")
     rows = []
     for k in keys:
-        n, nh = len(_members(f, k)), len(harmonic_orders(f.p, k, harmonics))
+        hl = harmonic_orders(f.p, k, harmonics)
+        n, nh = len(_members(f, k)), len(hl)
         if n == 0:
             raise QuadlensError(f"no live neuron has primary frequency {k}")
         t0 = time.perf_counter()
         bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs)
         t_compact = time.perf_counter() - t0
+        no = len(_output_frequencies(f, _members(f, k), k, hl, extra_outputs))  # waves modelled
         actual = actual_cluster = t_brute = None
         if check:
             t0 = time.perf_counter()
@@ -707,7 +709,7 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
             freq=k, n_neurons=n, C_k=C, actual=actual, actual_cluster=actual_cluster, bound=bnd,
             ratio=bnd / actual if actual else None, terms=terms, angle_error=angle,
             harmonics=harmonics, grid=grid,
-            compact_flops=compact_flops(c.cfg.p, n, grid, nh, nh + extra_outputs),
+            compact_flops=compact_flops(c.cfg.p, n, grid, nh, no),
             brute_flops=brute_flops(c.cfg.p, n) if check else None,
             compact_seconds=t_compact, brute_seconds=t_brute,
         ))  # fmt: skip

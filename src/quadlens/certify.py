@@ -88,6 +88,7 @@ from torch import Tensor
 from quadlens import bound as bd
 from quadlens._alloc import tune_allocator
 from quadlens.circuit import Circuit, circuit
+from quadlens.config import ModelConfig
 from quadlens.data import all_pairs, labels
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import margins
@@ -141,15 +142,20 @@ class _Exact:
     slack: float  # 2 x 16 gamma_K M
 
 
-def _check_model(model: Model) -> None:
-    cfg = model.cfg
+def unfit_reason(cfg: ModelConfig, strategies: list[str]) -> str | None:
+    """Why these strategies cannot certify a model of this config (None: they can)."""
     if cfg.activation != "relu":
-        raise QuadlensError(f"activation is {cfg.activation}: certificates are for ReLU models")
+        return f"activation is {cfg.activation}: certificates are for ReLU models"
     if not cfg.constant_attention:
-        raise QuadlensError(
-            f"attention is not constant (attention_rate = {cfg.attention_rate:g}): the circuit "
-            "view these certificates read does not exist; train with --attention-rate 1"
-        )
+        return (f"attention is not constant (attention_rate = {cfg.attention_rate:g}): the "
+                "circuit view these certificates read does not exist; train with "
+                "--attention-rate 1")  # fmt: skip
+    needs_fit = [s for s in strategies if s != "brute"]
+    if cfg.p < 5 and needs_fit:
+        return (f"p = {cfg.p}: the {', '.join(needs_fit)} certificate"
+                f"{'s need' if len(needs_fit) > 1 else ' needs'} p >= 5 (the Fourier fit of U, "
+                "V, O); --strategy brute works at any p")  # fmt: skip
+    return None
 
 
 def _inf(x: Tensor) -> float:
@@ -805,6 +811,24 @@ PROVES["adaptive"] = ("as cluster, then the remainder's leading neuron-space dir
                       "margin of every input left")
 
 
+def _check_request_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise QuadlensError(
+            f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
+        )
+
+
+def _check_request(model: Model, strategies: list[str], grid: int, harmonics: int,
+                   extra_outputs: int) -> None:  # fmt: skip
+    """A QuadlensError saying why these strategies cannot certify this model, before any work."""
+    for strategy in strategies:
+        _check_request_strategy(strategy)
+    bd.check_options(grid, harmonics, extra_outputs)
+    reason = unfit_reason(model.cfg, strategies)
+    if reason:
+        raise QuadlensError(reason)
+
+
 def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             grid: int = bd.DEFAULT_GRID, harmonics: int = bd.DEFAULT_HARMONICS,
             extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS, truth: Tensor | None = None
@@ -813,12 +837,7 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
     `grid`, `harmonics` and `extra_outputs` are the compact bounds' options (`quadlens bound`),
     used by the quadrature and interpolation strategies. `truth` (with check): the model's
     `true_margins`, computed once by a caller that checks several strategies."""
-    if strategy not in STRATEGIES:
-        raise QuadlensError(
-            f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
-        )
-    _check_model(model)
-    bd.check_options(grid, harmonics, extra_outputs)
+    _check_request(model, [strategy], grid, harmonics, extra_outputs)
     tune_allocator()  # freed multi-megabyte blocks are reused, not faulted in again (~20-30%)
     p, n = model.cfg.p, model.cfg.d_mlp
     base, _, fallback = strategy.partition("+")
@@ -883,6 +902,9 @@ def certify_all(model: Model, strategies: list[str], check: bool = False,
     takes more than a few seconds (large p: the truth alone takes minutes at p = 1009)."""
     from tqdm.auto import tqdm
 
+    _check_request(model, strategies, options.get("grid", bd.DEFAULT_GRID),
+                   options.get("harmonics", bd.DEFAULT_HARMONICS),
+                   options.get("extra_outputs", bd.DEFAULT_EXTRA_OUTPUTS))  # fmt: skip
     bar = tqdm(total=len(strategies) + check, disable=not progress, delay=PROGRESS_DELAY,
                unit="step", desc=f"certify p={model.cfg.p}", dynamic_ncols=True)  # fmt: skip
     truth = None
@@ -926,9 +948,21 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens.zoo import read_manifest
 
     bd.check_options(grid, harmonics, extra_outputs)
+    for s in strategies:
+        _check_request_strategy(s)
     options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs}
     manifest = read_manifest(zoo)
-    members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    finished = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    members, skipped = [], []  # a sweep may hold members these certificates do not fit
+    for m in finished:
+        reason = unfit_reason(rundir.read_config(zoo / m["run"]).model, strategies)
+        if reason:
+            skipped.append({"name": m["name"], "reason": reason})
+        else:
+            members.append(m)
+    if finished and not members:
+        raise QuadlensError(f"{zoo}: the certificates fit none of its members "
+                            f"({skipped[0]['name']}: {skipped[0]['reason']})")  # fmt: skip
     workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
     bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"certify {zoo.name}")
     results: list[list[dict[str, Any]]] = []
@@ -963,4 +997,4 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
             "all_sound": all(c["sound"] for c in certs) if check else None,
         }
     return {"zoo": str(zoo), "n_models": len(members), "strategies": summary,
-            "per_model": per_model}  # fmt: skip
+            "per_model": per_model, "skipped": skipped}  # fmt: skip

@@ -12,7 +12,7 @@ import statistics
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from quadlens import rundir
 from quadlens._alloc import tune_allocator
@@ -69,6 +69,12 @@ def _train_config(args: argparse.Namespace) -> RunConfig:
                     "differ from it (drop them, or start a new run with another --out)"
                 )
             return saved
+        if not (out / rundir.CHECKPOINT).is_file():
+            raise QuadlensError(
+                f"{out}: nothing to resume (no run there: no {rundir.CONFIG}); start a new run "
+                "without --resume"
+            )
+        raise QuadlensError(f"{out}: a checkpoint without its {rundir.CONFIG}; cannot resume")
     return preset(args.preset or "pizza", **given)
 
 
@@ -81,16 +87,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and (out / rundir.WEIGHTS).is_file():
         raise QuadlensError(f"{out}: this run is already complete (nothing to resume)")
     resolve_device(args.device)  # fail before anything is written
-    rundir.prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     try:
-        result = train(
-            cfg,
-            out,
-            device=args.device,
-            resume=args.resume,
-            progress=not args.quiet and not args.json,
-            command=args.command_line,
-        )
+        with rundir.fresh_out_dir(out, overwrite=args.overwrite, resume=args.resume):
+            result = train(
+                cfg,
+                out,
+                device=args.device,
+                resume=args.resume,
+                progress=not args.quiet and not args.json,
+                command=args.command_line,
+            )
     except KeyboardInterrupt as exc:
         print(
             f"quadlens: interrupted; the run is saved at its last epoch. Continue it with:\n"
@@ -132,11 +138,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     cfg, model = rundir.load_run(run)
-    metrics_path = run / rundir.METRICS
-    last = None
-    if metrics_path.is_file():
-        lines = [ln for ln in metrics_path.read_text().splitlines() if ln.strip()]
-        last = json.loads(lines[-1]) if lines else None
+    rows = rundir.read_metrics(run / rundir.METRICS)
+    last = rows[-1] if rows else None
     ev = evaluate(model)
     n_params = sum(p.numel() for p in model.parameters())
     data = {
@@ -351,7 +354,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        rundir.prepare_out_dir(out, overwrite=False)  # raises with the standard message
+        rundir.prepare_out_dir(out, overwrite=False, resumable=False)  # the standard message
     if args.construction == "gromov":
         cfg, model = synth.gromov(args.p, args.width, args.seed)
         what = "Gromov network"
@@ -372,7 +375,9 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
     run = Path(args.run)
     cfg, model = rundir.load_run(run)
     if not cfg.model.constant_attention:
-        raise QuadlensError(f"{run}: attention is not constant; {why} needs the circuit view")
+        raise QuadlensError(
+            f"{run}: attention is not constant, so there is no circuit view for {why}"
+        )
     rep = compute(model)
     data = rundir.finite_json(rep.to_dict())
     rundir.write_json(run / "analysis" / f"{name}.json", data)
@@ -422,8 +427,11 @@ def bound_table(rep: Any, run: Path) -> str:
         lines.append(f"whole MLP vs the sum of the key clusters' closed forms: max deviation "
                      f"{rep.mlp_actual:.3f} of sum C_k (context; the x/2 half and the "
                      "secondary frequencies live here)")  # fmt: skip
-    lines.append("every key cluster's bound is non-vacuous (< 1)" if rep.all_nonvacuous
-                 else "not every key cluster's bound is non-vacuous")  # fmt: skip
+    if not rep.clusters:
+        lines.append("no key clusters: nothing to bound")
+    else:
+        lines.append("every key cluster's bound is non-vacuous (< 1)" if rep.all_nonvacuous
+                     else "not every key cluster's bound is non-vacuous")  # fmt: skip
     lines += [f"note: {n}" for n in rep.notes]
     lines.append(f"-> {run / 'analysis' / 'bound.json'}")
     return "\n".join(lines)
@@ -466,7 +474,9 @@ def cmd_certify(args: argparse.Namespace) -> int:
     from quadlens.certify import STRATEGIES, certify_all, certify_zoo
 
     target = Path(args.run)
-    strategies = list(STRATEGIES) if args.all_strategies else [args.strategy]
+    if args.all_strategies and args.strategy is not None:
+        raise QuadlensError("give --strategy S or --all-strategies, not both")
+    strategies = list(STRATEGIES) if args.all_strategies else [args.strategy or "subcubic"]
     if (target / "zoo.json").is_file():
         progress = not args.quiet and not args.json
         res = rundir.finite_json(
@@ -521,6 +531,8 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
         lines.append(f" {s:19s}  {row['n_certified_100']:8d} ({row['frac_certified_100']:6.1%})"
                      f"   {row['median_certified_accuracy']:16.2%}   {r:9.3f} ({rel(r)})"
                      f"   {rf:9.4f} ({rel(rf)})")  # fmt: skip
+    for sk in res.get("skipped", []):
+        lines.append(f" skipped {sk['name']}: {sk['reason']}")
     return "\n".join(lines)
 
 
@@ -616,7 +628,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _write_import(
     out: Path, cfg: RunConfig, model: Any, overwrite: bool, command: list[str]
 ) -> None:
-    rundir.prepare_out_dir(out, overwrite=overwrite)
+    rundir.prepare_out_dir(out, overwrite=overwrite, resumable=False)
     rundir.write_json(out / rundir.CONFIG, cfg.to_dict())
     rundir.save_model(out, cfg, model)
     rundir.write_json(out / rundir.ENVIRONMENT, rundir.environment(command))
@@ -628,7 +640,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        rundir.prepare_out_dir(out, overwrite=False)  # raises with the standard message
+        rundir.prepare_out_dir(out, overwrite=False, resumable=False)  # the standard message
     if args.format == "zhong":
         cfg, model = import_zhong(Path(args.model), Path(args.config))
     else:
@@ -668,8 +680,15 @@ def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
                    "exactly")  # fmt: skip
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is one `--help` away), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="quadlens",
         description="Train, explain and prove things about modular-addition MLPs.",
         epilog="examples:\n"
@@ -800,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "  quadlens certify zoos/pizza --all-strategies --check", cmd_certify)
     from quadlens.certify import STRATEGIES
 
-    ce.add_argument("--strategy", default="subcubic", choices=STRATEGIES,
+    ce.add_argument("--strategy", default=None, choices=STRATEGIES,
                     help=f"{', '.join(STRATEGIES)} (default subcubic; docs/certificates.md)")
     ce.add_argument("--all-strategies", action="store_true", help="run the whole ladder")
     ce.add_argument("--check", action="store_true",
@@ -902,6 +921,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(f"quadlens: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path that cannot be written or read: a message, not a traceback
+        if args.verbose:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"quadlens: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

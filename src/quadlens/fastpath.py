@@ -57,10 +57,8 @@ class _Circuit:
 class _Grads:
     """Gradients of the loss with respect to the circuit's pieces."""
 
-    dU: Tensor  # [S, p, neuron]
-    dV: Tensor
-    dDa: Tensor  # [S, p, p]
-    dDb: Tensor
+    dUV: Tensor  # [S, 2p, neuron]  dU over dV
+    dD: Tensor  # [S, 2p, p]  dD_a over dD_b
     dO: Tensor  # [S, neuron, p]
     dbias: Tensor  # [S, p]
 
@@ -83,11 +81,10 @@ def circuit_backward(P: dict[str, Tensor], c: _Circuit, d: _Grads) -> dict[str, 
     W_in, W_U, W_out = P["W_in"], P["W_U"], P["W_out"]
     S, p, dm = P["W_E"].shape
     g: dict[str, Tensor] = {}
-    dUV = torch.cat([d.dU, d.dV], 1)  # [S, 2p, neuron]
-    dD = torch.cat([d.dDa, d.dDb], 1)  # [S, 2p, p]
+    dUV, dD = d.dUV, d.dD
     dR = dUV @ tr(W_in) + dD @ tr(W_U)  # [S, 2p, d]
     g["W_in"] = tr(c.R) @ dUV
-    g["b_in"] = d.dU.sum(1)
+    g["b_in"] = dUV[:, :p].sum(1)
     g["W_U"] = tr(c.R) @ dD + tr(W_out) @ d.dO + P["b_out"][:, :, None] * d.dbias[:, None, :]
     g["W_out"] = d.dO @ tr(W_U)
     g["b_out"] = (W_U * d.dbias[:, None, :]).sum(-1)  # (not a matvec: same bits for any S)
@@ -166,9 +163,9 @@ class Step:
             dpre = torch.ops.aten.threshold_backward.grad_input(dh, hidden, 0.0, grad_input=dh)
         else:
             dpre = dh.mul_(pre).mul_(2.0)
-        dU, dV = _pair_reduce(dpre, self.bags, p)
-        dDa, dDb = _pair_reduce(G, self.bags, p)
-        return loss, _Grads(dU, dV, dDa, dDb, dO, G.sum(1))
+        dUV = torch.cat(_pair_reduce(dpre, self.bags, p), 1)
+        dD = torch.cat(_pair_reduce(G, self.bags, p), 1)
+        return loss, _Grads(dUV, dD, dO, G.sum(1))
 
     def _setup_kernels(self, dtype: torch.dtype) -> None:
         import numba
@@ -208,11 +205,13 @@ class Step:
         k.softmax_grad(e.numpy(), total.numpy(), y, G.numpy())
         dO = tr(tr(G) @ self.h)  # [1, neuron, p], laid out as in the torch path
         dh = torch.bmm(G, tr(O), out=self.dh)
-        d = _Grads(*(torch.empty(1, p, w, dtype=G.dtype) for w in (self.H, self.H, p, p)),
-                   dO=dO, dbias=G.sum(1))  # fmt: skip
-        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dU.numpy(),
-                    d.dV.numpy(), sq)  # fmt: skip
-        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dDa.numpy(), d.dDb.numpy())
+        # the sums over tokens a and b written straight into the halves of [dU; dV] and
+        # [dD_a; dD_b] (no concatenation afterwards)
+        d = _Grads(torch.empty(1, 2 * p, self.H, dtype=G.dtype),
+                   torch.empty(1, 2 * p, p, dtype=G.dtype), dO=dO, dbias=G.sum(1))  # fmt: skip
+        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dUV[:, :p].numpy(),
+                    d.dUV[:, p:].numpy(), sq)  # fmt: skip
+        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dD[:, :p].numpy(), d.dD[:, p:].numpy())
         return (total.log() - self.z_label).mean(-1), d
 
 

@@ -155,6 +155,9 @@ def analyze(obj: Model | Circuit) -> Analysis:
         )
     fits, power_U, power_V = _fit_neurons(c)
     live = [f for f in fits if not f.dead]
+    if not live:
+        notes.append("every neuron is dead (never active on any input): the MLP computes "
+                     "nothing, and there is no frequency or cluster to find")  # fmt: skip
     dominant = [f for f in live if f.frac_explained >= DOMINANT]
     frac_dominant = len(dominant) / max(len(live), 1)
     if frac_dominant < 0.5:
@@ -373,7 +376,10 @@ def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
     p = c.cfg.p
     mlp = activate(c.cfg, pre) @ c.O  # [p*p, c]
     mlp = mlp - mlp.mean(1, keepdim=True)
-    norm = (mlp**2).sum().clamp_min(1e-300)
+    norm = (mlp**2).sum()
+    if not norm > 0:  # every neuron dead or silent: no variance for a closed form to explain
+        return ({"pizza": None, "clock": None, "pizza_secondary": None},
+                {"linear_frac": None, "abs_fve_pizza": None})  # fmt: skip
 
     def fve(target: Tensor, approx: Tensor, denom: Tensor) -> float:
         return 1 - float(((target - approx) ** 2).sum() / denom)

@@ -94,6 +94,8 @@ def neuron_contributions(obj: Model | Circuit, a: int, b: int) -> Tensor:
 
 @torch.no_grad()
 def analyze_masks(obj: Model | Circuit, n_reuse: int = 5) -> MaskReport:
+    if n_reuse < 0:
+        raise QuadlensError(f"--regions must be >= 0, got {n_reuse}")
     c = _relu_circuit(obj)
     p = c.cfg.p
     U, V, b_in, O = (t.detach().double() for t in (c.U, c.V, c.b_in, c.O))

@@ -179,8 +179,8 @@ def _run_sections(run: Path) -> list[Section]:
         rows.append(["accuracy on all p^2 inputs", f"{an['accuracy']:.2%}"])
     s.table("model-table", ["", ""], rows)
     metrics = run / rundir.METRICS
-    if metrics.is_file() and metrics.stat().st_size:
-        rows_m = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    rows_m = rundir.read_metrics(metrics)
+    if rows_m:
         plots.training_curves(rows_m, ana)
         s.figure(ana / "training.png", _training_caption(rows_m), figs)
     else:

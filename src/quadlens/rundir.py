@@ -7,8 +7,10 @@
     RUN/checkpoint.safetensors periodic training state (parameters + AdamW state), removed at
                                the end; `--resume` continues from it
 
-Every file is written to a temporary name in the same directory and renamed into place, so an
-interrupted write never leaves a half-written file.
+Every file but metrics.jsonl is written to a temporary name in the same directory and renamed
+into place, so an interrupted write never leaves a half-written file. metrics.jsonl is appended
+to, a line per `log_every` epochs; a line cut short by a killed process or a full disk is
+skipped when it is read (`read_metrics`), and `--resume` rewrites the file without it.
 """
 
 from __future__ import annotations
@@ -81,6 +83,22 @@ def write_json(path: Path, data: Any) -> None:
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl, skipping blank lines and any line that is not a whole JSON
+    object (an append cut short); [] when the file is missing."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+            rows.append(row)
+    return rows
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
@@ -162,8 +180,10 @@ def save_model(run: Path, cfg: RunConfig, model: Model) -> None:
     save_tensors(run / WEIGHTS, tensors, {"config": json.dumps(cfg.to_dict())})
 
 
-def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse to clobber an existing directory unless asked to (style.md §8)."""
+def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False,
+                    resumable: bool = True) -> None:  # fmt: skip
+    """Refuse to clobber an existing directory unless asked to (style.md §8); `resumable`: the
+    command has a --resume to suggest."""
     if out.exists() and not out.is_dir():
         raise QuadlensError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -172,10 +192,51 @@ def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False) -> None:
         if not overwrite:
             raise QuadlensError(
                 f"{out}: output directory already exists and is not empty; pass --overwrite to "
-                "replace it (or --resume to continue an interrupted training run)"
+                "replace it" + (" (or --resume to continue an interrupted training run)"
+                                if resumable else "")
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False) -> Iterator[None]:
+    """`prepare_out_dir` around a command that fills `out`, undone if the command fails: a run
+    that fails (diverged training, bad input found late) leaves no half-written directory, and
+    with `overwrite` the directory it was to replace is put back as it was (it is set aside,
+    renamed, until the command succeeds, then removed). An interrupted command (Ctrl-C: its
+    checkpoint is what `--resume` continues) keeps what it wrote. With `resume` nothing is set
+    aside or removed."""
+    if resume:
+        prepare_out_dir(out, overwrite=False, resume=True)
+        yield
+        return
+    if out.exists() and not out.is_dir():
+        raise QuadlensError(f"{out}: exists and is not a directory")
+    nonempty = out.is_dir() and any(out.iterdir())
+    if nonempty and not overwrite:
+        prepare_out_dir(out, overwrite=False)  # raises the standard message
+    existed = out.is_dir()
+    old = None
+    if nonempty:
+        old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
+        out.rename(old)
+    try:
+        prepare_out_dir(out, overwrite=False)
+        yield
+    except KeyboardInterrupt:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        if old is not None:
+            old.rename(out)
+        elif existed:
+            out.mkdir(exist_ok=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def environment(command: list[str] | None = None) -> dict[str, Any]:

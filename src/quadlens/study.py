@@ -28,6 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from quadlens import rundir
+from quadlens.errors import QuadlensError
 from quadlens.zoo import read_manifest
 
 FIT_THRESHOLD = 0.9
@@ -108,6 +109,8 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
 
 
 def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+    if workers is not None and workers < 1:
+        raise QuadlensError(f"--workers must be >= 1, got {workers}")
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     missing = len(manifest["members"]) - len(members)
@@ -140,8 +143,8 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
     bounded = [r for r in rows if r["nonvacuous_bounds"] is not None]
     ratios = [x for r in rows for x in r["bound_over_actual"] or []]
 
-    def med(key: str) -> float | None:
-        vals = [r[key] for r in rows if r[key] is not None]
+    def med(key: str) -> float | None:  # over the members the lens applies to, as the FVEs are
+        vals = [r[key] for r in rows if r[key] is not None and r["applicable"]]
         return statistics.median(vals) if vals else None
 
     return {

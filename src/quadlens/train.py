@@ -184,13 +184,8 @@ def _load_checkpoint(run: Path, cfg: RunConfig, model: Model, opt: AdamW) -> int
 
 
 def _read_metrics(path: Path, upto: int) -> list[str]:
-    if not path.exists():
-        return []
-    keep = []
-    for line in path.read_text().splitlines():
-        if line.strip() and json.loads(line)["epoch"] <= upto:
-            keep.append(line + "\n")
-    return keep
+    """The metrics lines up to epoch `upto` (a line cut short is dropped: `rundir.read_metrics`)."""
+    return [json.dumps(row) + "\n" for row in rundir.read_metrics(path) if row["epoch"] <= upto]
 
 
 def progress_bar(progress: bool, tty_interval: float, **kw: Any) -> tqdm:
@@ -336,8 +331,9 @@ def train_batch(
                 losses = stepper()
                 for m, loss in zip(members, losses, strict=True):
                     if not math.isfinite(loss):
-                        raise QuadlensError(f"training diverged at epoch {step} (seed "
-                                            f"{m.cfg.train.seed}): loss is {loss}")  # fmt: skip
+                        who = m.out.name if m.out is not None else f"seed {m.cfg.train.seed}"
+                        raise QuadlensError(f"training diverged at epoch {step} ({who}): loss "
+                                            f"is {loss}; try a smaller --lr")  # fmt: skip
                 AdamW.step_all([m.opt for m in members], [lr_at(step, m.cfg) for m in members])
                 completed = step + 1
                 if bar is not None:

@@ -63,25 +63,34 @@ class Member:
         return preset(preset_name, **fixed, **self.overrides, seed=self.seed)
 
 
+MAX_SEEDS = 100_000  # a zoo's seeds (a typo such as 0-1000000000 would exhaust memory)
+
+
 def parse_seeds(spec: str) -> list[int]:
     """'0-151', '3', '0,5,9-11' -> sorted unique seeds."""
     seeds: set[int] = set()
     try:
         for part in spec.split(","):
-            lo, _, hi = part.strip().partition("-")
+            lo, dash, hi = part.strip().partition("-")
             a = int(lo)
-            b = int(hi) if hi else a
+            b = int(hi) if dash else a  # ("1-" is not a range)
             if a < 0 or b < a:
                 raise ValueError
+            if b - a + 1 + len(seeds) > MAX_SEEDS:
+                break
             seeds.update(range(a, b + 1))
+        else:
+            return sorted(seeds)
     except ValueError:
         raise QuadlensError(f"bad --seeds {spec!r}: expected e.g. 0-151 or 0,3,7-9") from None
-    return sorted(seeds)
+    raise QuadlensError(f"--seeds {spec!r}: more than {MAX_SEEDS:,} seeds")
 
 
 def parse_grid(name: str, spec: str, kind: type) -> list[Any]:
     try:
-        values = [kind(v) for v in spec.split(",") if v.strip()]
+        if not all(v.strip() for v in spec.split(",")):
+            raise ValueError  # an empty item ("64," or "1,,2")
+        values = [kind(v) for v in spec.split(",")]
     except ValueError:
         raise QuadlensError(
             f"bad --{name.replace('_', '-')} {spec!r}: expected a comma list"
@@ -102,6 +111,14 @@ def members(seeds: list[int], sweep: dict[str, list[Any]]) -> list[Member]:
         for seed in seeds:
             name = f"{tag}-seed{seed:04d}" if tag else f"seed{seed:04d}"
             out.append(Member(name, seed, overrides, f"runs/{name}"))
+    names_seen: dict[str, Member] = {}
+    for m in out:
+        if m.name in names_seen:
+            raise QuadlensError(
+                f"the sweep values {names_seen[m.name].overrides} and {m.overrides} give the same "
+                f"run name {m.name!r}: give each swept option distinct values"
+            )
+        names_seen[m.name] = m
     return out
 
 
@@ -172,6 +189,8 @@ def train_zoo(
         if read_manifest(zoo) != json.loads(json.dumps(wanted)):
             raise QuadlensError(f"{zoo}: --resume continues the zoo with the options it was "
                                 "started with; these options differ")  # fmt: skip
+    elif resume and zoo.is_dir() and any(zoo.iterdir()):
+        raise QuadlensError(f"{zoo}: not a quadlens zoo (no {MANIFEST}): nothing to resume")
     else:
         rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
         rundir.write_json(zoo / MANIFEST, wanted)

@@ -1,0 +1,203 @@
+"""Bad input found by trying the CLI as a researcher would (2026-12-02): each case gives one line
+on stderr, exit code 2 and no traceback, and leaves what was there as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from quadlens import rundir
+from quadlens.cli import main
+from tests.conftest import TINY_ARGS, run_cli
+
+# the tiny recipe at a learning rate that diverges within a few epochs
+DIVERGING = [*TINY_ARGS, "--epochs", "300", "--lr", "1e4"]
+
+
+def _tree(path: Path) -> dict[str, str]:
+    """Every file under path and a hash of its bytes."""
+    return {str(f.relative_to(path)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(path.rglob("*")) if f.is_file()}  # fmt: skip
+
+
+def _one_line_error(res, pattern: str) -> None:
+    assert res.code == 2, (res.code, res.err)
+    assert "Traceback" not in res.err
+    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and pattern in lines[0], res.err
+
+
+def test_resume_with_nothing_to_resume_refuses(tmp_path):
+    """--resume in a directory that holds no run (or none at all) used to start the default
+    10,000-epoch preset there."""
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("hi")
+    _one_line_error(run_cli("train", "--resume", "--out", str(foreign)), "nothing to resume")
+    assert sorted(p.name for p in foreign.iterdir()) == ["x.txt"]
+    _one_line_error(run_cli("train", "--resume", "--out", str(tmp_path / "none")),
+                    "nothing to resume")  # fmt: skip
+    assert not (tmp_path / "none").exists()
+
+
+def test_diverged_training_leaves_no_half_written_run(tmp_path, tiny_run):
+    """A run that diverges leaves nothing behind; with --overwrite the run it was to replace is
+    put back byte for byte."""
+    res = run_cli("train", *DIVERGING, "--out", str(tmp_path / "new"))
+    _one_line_error(res, "diverged")
+    assert "new" in res.err and "--lr" in res.err
+    assert not (tmp_path / "new").exists()
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    before = _tree(old)
+    _one_line_error(run_cli("train", *DIVERGING, "--overwrite", "--out", str(old)), "diverged")
+    assert _tree(old) == before
+    assert [p.name for p in tmp_path.iterdir() if "replaced" in p.name] == []
+    # and --overwrite that succeeds replaces it
+    res = run_cli("train", *TINY_ARGS, "--epochs", "20", "--overwrite", "--out", str(old))
+    assert res.code == 0, res.err
+    assert json.loads((old / rundir.CONFIG).read_text())["train"]["epochs"] == 20
+    assert not (old / "analysis").exists()
+
+
+def test_output_under_a_file_is_a_message(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    _one_line_error(run_cli("train", *TINY_ARGS, "--out", str(tmp_path / "afile" / "run")),
+                    "Not a directory")  # fmt: skip
+
+
+def test_truncated_metrics_line_is_skipped(tmp_path):
+    """A line of metrics.jsonl cut short (a killed process, a full disk) must not stop info,
+    report or --resume; --resume rewrites the file without it and ends as an uninterrupted
+    run does."""
+    args = [*TINY_ARGS, "--epochs", "400"]
+    run = tmp_path / "run"
+    assert run_cli("train", *args, "--out", str(run)).code == 0
+    weights, metrics = (run / rundir.WEIGHTS).read_bytes(), (run / rundir.METRICS).read_text()
+    with open(run / rundir.METRICS, "a") as f:
+        f.write('{"epoch": 500, "train_lo')
+    res = run_cli("info", str(run), "--json")
+    assert res.code == 0, res.err
+    assert "400" in res.out
+    assert run_cli("report", str(run)).code == 0
+    part = tmp_path / "part"
+    assert _train_then_stop_at(part, args, 200) == 130
+    assert (part / rundir.CHECKPOINT).is_file()
+    with open(part / rundir.METRICS, "a") as f:
+        f.write('{"epoch": 300, "train_lo')
+    res = run_cli("train", "--resume", "--out", str(part))
+    assert res.code == 0, res.err
+    assert (part / rundir.WEIGHTS).read_bytes() == weights
+    assert (part / rundir.METRICS).read_text() == metrics
+
+
+def _train_then_stop_at(out: Path, args: list[str], epoch: int) -> int:
+    """Train with args into out, stopped by a SIGINT once `epoch` steps are done (it lands
+    between steps, as Ctrl-C does)."""
+    import signal
+
+    from quadlens.optim import AdamW
+
+    real = AdamW.step_all
+    count = {"n": 0}
+
+    def step_all(opts, lrs):
+        real(opts, lrs)
+        count["n"] += 1
+        if count["n"] == epoch:
+            signal.raise_signal(signal.SIGINT)
+
+    AdamW.step_all = staticmethod(step_all)  # type: ignore[method-assign]
+    try:
+        return main(["train", *args, "--out", str(out)])
+    finally:
+        AdamW.step_all = staticmethod(real)  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--seeds", "1-"], "bad --seeds"),
+    (["--seeds", "0-1000000000"], "more than"),
+    (["--seeds", "0", "--d-mlp", "64,"], "bad --d-mlp"),
+    (["--seeds", "0", "--attention-rate", "1,1"], "same run name"),
+    (["--seeds", "0", "--weight-decay", "1.0000001,1.0000002"], "same run name"),
+])  # fmt: skip
+def test_zoo_sweeps_that_cannot_be_run(tmp_path, args, pattern):
+    zoo = tmp_path / "zoo"
+    _one_line_error(run_cli("zoo", "train", *TINY_ARGS, *args, "--out", str(zoo)), pattern)
+    assert not zoo.exists()
+
+
+def test_zoo_resume_into_a_foreign_directory(tmp_path):
+    (tmp_path / "x.txt").write_text("hi")
+    res = run_cli("zoo", "train", "--seeds", "0", *TINY_ARGS, "--resume", "--out", str(tmp_path))
+    _one_line_error(res, "nothing to resume")
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["--grid", "0"], "--grid"),
+    (["--harmonics", "-1"], "--harmonics"),
+    (["--strategy", "brute", "--all-strategies"], "not both"),
+    (["--strategy", "foo"], "invalid choice"),
+])  # fmt: skip
+def test_certify_options_refused_before_any_work(tiny_run, args, pattern):
+    """Refused before the progress bar starts or the truth is computed: one line."""
+    before = _tree(tiny_run)
+    _one_line_error(run_cli("certify", str(tiny_run), "--check", *args), pattern)
+    assert _tree(tiny_run) == before
+
+
+def test_argparse_errors_are_one_line():
+    _one_line_error(run_cli("train", "--p", "abc"), "invalid int value")
+    _one_line_error(run_cli("train", "--preset", "nope"), "invalid choice")
+
+
+def test_option_ranges(tiny_run, tmp_path):
+    _one_line_error(run_cli("masks", str(tiny_run), "--regions", "-1"), "--regions")
+    _one_line_error(run_cli("zoo", "study", str(tmp_path), "--workers", "0"), "--workers")
+
+
+def test_dead_mlp_is_explained_not_crashed(tmp_path, tiny_run):
+    """Every neuron dead: the approximants refuse with a reason; the lens says so instead of
+    reporting FVE 1.0 for nothing explained."""
+    dead = tmp_path / "dead"
+    shutil.copytree(tiny_run, dead)
+    tensors, meta = rundir.load_tensors(dead / rundir.WEIGHTS)
+    tensors["b_in"] = torch.full_like(tensors["b_in"], -1000.0)
+    rundir.save_tensors(dead / rundir.WEIGHTS, tensors, meta)
+    _one_line_error(run_cli("approx", str(dead)), "do not vary")
+    res = run_cli("analyze", str(dead), "--json")
+    assert res.code == 0, res.err
+    an = json.loads(res.out)
+    assert an["fve"]["pizza"] is None and an["relu_split"]["linear_frac"] is None
+    assert any("every neuron is dead" in n for n in an["notes"])
+
+
+def test_bilinear_max_k_past_the_eigenvectors(tmp_path):
+    run = tmp_path / "quad"
+    assert run_cli("train", *TINY_ARGS, "--activation", "quadratic", "--epochs", "50",
+                   "--out", str(run)).code == 0  # fmt: skip
+    res = run_cli("bilinear", str(run), "--max-k", "100000", "--json")
+    assert res.code == 0, res.err
+    assert len(json.loads(res.out)["topk_accuracy"]) <= 2 * 23 + 2
+    _one_line_error(run_cli("bilinear", str(run), "--max-k", "-1"), "--max-k")
+
+
+def test_certify_a_sweep_skips_the_members_it_does_not_fit(tmp_path):
+    """A clock/pizza sweep: the constant-attention member is certified, the softmax one is
+    listed as skipped with the reason (it used to stop the whole zoo)."""
+    zoo = tmp_path / "zoo"
+    res = run_cli("zoo", "train", *TINY_ARGS, "--epochs", "50", "--seeds", "0",
+                  "--attention-rate", "0,1", "--workers", "1", "--out", str(zoo))  # fmt: skip
+    assert res.code == 0, res.err
+    res = run_cli("certify", str(zoo), "--strategy", "brute", "--json", "--no-figures")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert out["n_models"] == 1 and [m["name"] for m in out["per_model"]] == [
+        "attention_rate1-seed0000"]
+    assert [s["name"] for s in out["skipped"]] == ["attention_rate0-seed0000"]
+    assert "not constant" in out["skipped"][0]["reason"]
