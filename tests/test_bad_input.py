@@ -201,3 +201,49 @@ def test_certify_a_sweep_skips_the_members_it_does_not_fit(tmp_path):
         "attention_rate1-seed0000"]
     assert [s["name"] for s in out["skipped"]] == ["attention_rate0-seed0000"]
     assert "not constant" in out["skipped"][0]["reason"]
+
+
+@pytest.mark.parametrize("extra", [["--workers", "1"], ["--workers", "1", "--batch", "2"]])
+def test_a_diverging_zoo_member_does_not_stop_the_zoo(tmp_path, extra):
+    """The member that diverges is marked and reported; the other finishes with the weights it
+    gets in a zoo of its own (also when both share a batch); --resume leaves both as they are."""
+    args = [*TINY_ARGS, "--epochs", "200", "--seeds", "0", *extra]
+    zoo = tmp_path / "zoo"
+    res = run_cli("zoo", "train", *args, "--lr", "3e-3,1e4", "--out", str(zoo), "--json")
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert [m["name"] for m in out["models"]] == ["lr0.003-seed0000"]
+    assert [d["name"] for d in out["diverged"]] == ["lr10000-seed0000"]
+    assert "diverged" in out["diverged"][0]["error"]
+    alone = tmp_path / "alone"
+    assert run_cli("train", *TINY_ARGS, "--epochs", "200", "--out", str(alone)).code == 0
+    good = zoo / "runs" / "lr0.003-seed0000" / rundir.WEIGHTS
+    assert good.read_bytes() == (alone / rundir.WEIGHTS).read_bytes()
+    before = _tree(zoo)
+    res = run_cli("zoo", "train", *args, "--lr", "3e-3,1e4", "--out", str(zoo), "--resume",
+                  "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["n_trained_now"] == 0
+    assert _tree(zoo) == before
+
+
+def test_json_is_strict_for_a_model_that_overflows(tmp_path, tiny_run):
+    """Weights so large that float32 logits overflow: --json still prints strict JSON (null, not
+    NaN, which no JSON parser but Python's accepts)."""
+    huge = tmp_path / "huge"
+    shutil.copytree(tiny_run, huge)
+    tensors, meta = rundir.load_tensors(huge / rundir.WEIGHTS)
+    rundir.save_tensors(huge / rundir.WEIGHTS, {k: v * 1e18 for k, v in tensors.items()}, meta)
+
+    def strict(text: str) -> dict:
+        def refuse(name: str) -> None:
+            raise AssertionError(f"{name} in JSON")
+
+        return json.loads(text, parse_constant=refuse)
+
+    res = run_cli("eval", str(huge), "--json")
+    assert res.code == 0, res.err
+    assert strict(res.out)["min_margin"] is None
+    res = run_cli("info", str(huge), "--json")
+    assert res.code == 0, res.err
+    strict(res.out)

@@ -48,7 +48,9 @@ _OVERRIDES: dict[str, tuple[str, type]] = {
 
 
 def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
-    print(json.dumps(data, indent=2) if as_json else text)
+    """Print text, or data as strict JSON (a NaN or infinity, from a model with huge or
+    non-finite weights, becomes null)."""
+    print(json.dumps(rundir.finite_json(data), indent=2) if as_json else text)
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
@@ -191,7 +193,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not args.no_figures and an.applicable:
         plots.lens_figures(model, an, run / "analysis")
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(rundir.finite_json(data), indent=2))
         return 0
     live = len(an.neurons) - an.n_dead
     lines = [f"{run}: accuracy {an.accuracy:.2%}, activation {an.activation}"]
@@ -288,12 +290,14 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             }
         )
     n_ok = sum(r["accuracy"] == 1.0 for r in rows)
+    failed = zoo_mod.diverged(out, zoo_mod.read_manifest(out))
     data = {"zoo": str(out), "n_models": len(rows),
             "n_trained_now": sum(r["trained_now"] for r in rows),
-            "accuracy_all_100": n_ok, "models": rows}  # fmt: skip
+            "accuracy_all_100": n_ok, "models": rows, "diverged": failed}  # fmt: skip
     text = (
         f"zoo {out}: {len(rows)} models ({data['n_trained_now']} trained now); "
         f"{n_ok} at 100% accuracy on all inputs"
+        + "".join(f"\n{d['name']}: {d['error']}" for d in failed)
     )
     _emit(data, args.json, text)
     return 0
@@ -313,7 +317,7 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         plots.study_distributions(study, out)
         plots.study_sweeps(study, out)
     if args.json:
-        print(json.dumps(study, indent=2))
+        print(json.dumps(rundir.finite_json(study), indent=2))
         return 0
     med = study["median"]
     lines = [
@@ -382,7 +386,7 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
     data = rundir.finite_json(rep.to_dict())
     rundir.write_json(run / "analysis" / f"{name}.json", data)
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(rundir.finite_json(data), indent=2))
     return run, rep, data
 
 

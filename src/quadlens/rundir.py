@@ -77,7 +77,7 @@ def finite_json(obj: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(json.dumps(finite_json(data), indent=2) + "\n")
 
 
 def write_text(path: Path, text: str) -> None:

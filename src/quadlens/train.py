@@ -32,7 +32,7 @@ from quadlens import fastpath, rundir
 from quadlens._alloc import tune_allocator
 from quadlens.config import RunConfig
 from quadlens.data import all_pairs, labels, make_split
-from quadlens.errors import QuadlensError
+from quadlens.errors import DivergedError, QuadlensError
 from quadlens.evaluate import EvalResult, all_logits, evaluate, margins
 from quadlens.model import Model
 from quadlens.optim import AdamW
@@ -329,11 +329,11 @@ def train_batch(
                 if interrupted():  # Ctrl-C lands here, between steps, never inside one
                     raise Interrupted(interrupted())
                 losses = stepper()
-                for m, loss in zip(members, losses, strict=True):
+                for i, (m, loss) in enumerate(zip(members, losses, strict=True)):
                     if not math.isfinite(loss):
                         who = m.out.name if m.out is not None else f"seed {m.cfg.train.seed}"
-                        raise QuadlensError(f"training diverged at epoch {step} ({who}): loss "
-                                            f"is {loss}; try a smaller --lr")  # fmt: skip
+                        raise DivergedError(f"training diverged at epoch {step} ({who}): loss is "
+                                       f"{loss}; try a smaller --lr", i)  # fmt: skip
                 AdamW.step_all([m.opt for m in members], [lr_at(step, m.cfg) for m in members])
                 completed = step + 1
                 if bar is not None:

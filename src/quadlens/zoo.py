@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from quadlens import rundir
 from quadlens.config import RunConfig, preset
-from quadlens.errors import QuadlensError
+from quadlens.errors import DivergedError, QuadlensError
 from quadlens.evaluate import EvalResult
 from quadlens.train import (
     STOP_SIGNALS,
@@ -63,6 +63,7 @@ class Member:
         return preset(preset_name, **fixed, **self.overrides, seed=self.seed)
 
 
+DIVERGED = "diverged.json"  # in a member's run directory: its training diverged (the message)
 MAX_SEEDS = 100_000  # a zoo's seeds (a typo such as 0-1000000000 would exhaust memory)
 
 
@@ -194,8 +195,9 @@ def train_zoo(
     else:
         rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
         rundir.write_json(zoo / MANIFEST, wanted)
-    todo = [m for m in mem if not (zoo / m.run / rundir.WEIGHTS).is_file()]
-    done_before = [(m, None) for m in mem if m not in todo]
+    todo = [m for m in mem if not (zoo / m.run / rundir.WEIGHTS).is_file()
+            and not (zoo / m.run / DIVERGED).is_file()]  # (a diverged member would again)
+    done_before = [(m, None) for m in mem if (zoo / m.run / rundir.WEIGHTS).is_file()]
     epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
     total = sum(epochs.values())
     bar = progress_bar(progress, 0.5, total=total, unit="model-epoch", desc=f"zoo {zoo.name}",
@@ -219,9 +221,10 @@ def train_zoo(
             results += _run_processes(zoo, chunks, cfgs, device, command, bar, workers)
         else:
             for chunk in chunks:
-                res = train_batch([cfgs[m.name] for m in chunk], [zoo / m.run for m in chunk],
-                                  device=device, resume=True, bar=bar, command=command)  # fmt: skip
-                results += [(m, r.eval) for m, r in zip(chunk, res, strict=True)]
+                evals = _train_members(zoo, [cfgs[m.name] for m in chunk], [m.run for m in chunk],
+                                       device, command, bar)  # fmt: skip
+                results += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)
+                            if ev is not None]  # fmt: skip
     finally:
         bar.close()
     order = {m.name: i for i, m in enumerate(mem)}
@@ -239,9 +242,37 @@ def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], dev
         raise Interrupted()  # the zoo is stopping (or gone): a task queued here does not start
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
     bar = None if _progress is None else _QueueBar(_progress)
-    res = train_batch(cfgs, [Path(zoo) / r for r in runs], device=device, resume=True,
-                      command=command, bar=bar)  # type: ignore[arg-type]  # fmt: skip
-    return [r.eval.to_dict() for r in res]
+    return _train_members(Path(zoo), cfgs, runs, device, command, bar)
+
+
+def _train_members(zoo: Path, cfgs: list[RunConfig], runs: list[str], device: str,
+                   command: list[str] | None, bar: Any) -> list[dict[str, Any] | None]:  # fmt: skip
+    """Train one batch into its run directories; each member's evaluation, or None for a
+    member whose training diverged: that one is marked (RUN/diverged.json, with the message) and
+    the others train on, each alone from its last checkpoint (the same bits on the CPU: a
+    batch gives every member its single run's bits), so one bad member never stops a zoo."""
+    try:
+        res = train_batch(cfgs, [zoo / r for r in runs], device=device, resume=True,
+                          command=command, bar=bar)  # fmt: skip
+        return [r.eval.to_dict() for r in res]
+    except DivergedError as exc:
+        if len(cfgs) == 1:
+            rundir.write_json(zoo / runs[0] / DIVERGED, {"error": str(exc)})
+            return [None]
+    out: list[dict[str, Any] | None] = []
+    for cfg, run in zip(cfgs, runs, strict=True):
+        out += _train_members(zoo, [cfg], [run], device, command, bar)
+    return out
+
+
+def diverged(zoo: Path, manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """The members whose training diverged: [{"name", "error"}]."""
+    out = []
+    for m in manifest["members"]:
+        path = zoo / m["run"] / DIVERGED
+        if path.is_file():
+            out.append({"name": m["name"], "error": json.loads(path.read_text())["error"]})
+    return out
 
 
 _progress: Any = None  # a worker process's queue to the parent's progress bar
@@ -343,7 +374,8 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
                 for fut in done:
                     chunk = pending.pop(fut)
                     evals = fut.result()  # a worker's error (or interrupt) surfaces here
-                    out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)]
+                    out += [(m, EvalResult(**ev)) for m, ev in zip(chunk, evals, strict=True)
+                            if ev is not None]  # fmt: skip
         except BaseException:
             stop.set()  # each worker's watchdog stops its batch at a checkpoint, queued ones too
             pool.shutdown(wait=True, cancel_futures=True)
@@ -393,7 +425,8 @@ def _run_ray(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunConfig], 
                 chunk = pending.pop(done[0])
                 evals = ray.get(done[0])
                 for m, ev in zip(chunk, evals, strict=True):
-                    out.append((m, EvalResult(**ev)))
+                    if ev is not None:  # (None: it diverged)
+                        out.append((m, EvalResult(**ev)))
                     bar.update(cfgs[m.name].train.epochs)  # type: ignore[union-attr]
         except KeyboardInterrupt:
             for ref in pending:
