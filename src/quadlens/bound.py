@@ -144,13 +144,16 @@ def _coef(X: Tensor, f: Tensor | int, p: int) -> Tensor:
     return 2 * torch.where(hi, val.conj(), val) / p
 
 
+MIN_P = 5  # the smallest p the Fourier fit (and so every bound and compact certificate) takes
+
+
 def fit(c: Circuit, ops: Ops | None = None) -> Fits:
     """Centre U, V, O; DFT every column; each neuron's primary frequency and amplitudes."""
     ops = ops or Ops()
     U, V, O, b = (x.detach().double().cpu() for x in (c.U, c.V, c.O, c.b_in))
     p, n = U.shape
-    if p < 5:
-        raise QuadlensError(f"p = {p}: the bound needs p >= 5")
+    if p < MIN_P:
+        raise QuadlensError(f"p = {p}: the bound needs p >= {MIN_P}")
     mu, mv = U.mean(0), V.mean(0)
     u, v = U - mu, V - mv
     o = O - O.mean(1, keepdim=True)

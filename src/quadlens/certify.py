@@ -151,10 +151,10 @@ def unfit_reason(cfg: ModelConfig, strategies: list[str]) -> str | None:
                 "circuit view these certificates read does not exist; train with "
                 "--attention-rate 1")  # fmt: skip
     needs_fit = [s for s in strategies if s != "brute"]
-    if cfg.p < 5 and needs_fit:
+    if cfg.p < bd.MIN_P and needs_fit:
         return (f"p = {cfg.p}: the {', '.join(needs_fit)} certificate"
-                f"{'s need' if len(needs_fit) > 1 else ' needs'} p >= 5 (the Fourier fit of U, "
-                "V, O); --strategy brute works at any p")  # fmt: skip
+                f"{'s need' if len(needs_fit) > 1 else ' needs'} p >= {bd.MIN_P} (the Fourier fit "
+                "of U, V, O); --strategy brute works at any p")  # fmt: skip
     return None
 
 
@@ -811,19 +811,20 @@ PROVES["adaptive"] = ("as cluster, then the remainder's leading neuron-space dir
                       "margin of every input left")
 
 
-def _check_request_strategy(strategy: str) -> None:
-    if strategy not in STRATEGIES:
-        raise QuadlensError(
-            f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
-        )
+def _check_options(strategies: list[str], grid: int, harmonics: int, extra_outputs: int) -> None:
+    """A QuadlensError for an unknown strategy or a bad compact-bound option."""
+    for strategy in strategies:
+        if strategy not in STRATEGIES:
+            raise QuadlensError(
+                f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
+            )
+    bd.check_options(grid, harmonics, extra_outputs)
 
 
 def _check_request(model: Model, strategies: list[str], grid: int, harmonics: int,
                    extra_outputs: int) -> None:  # fmt: skip
     """A QuadlensError saying why these strategies cannot certify this model, before any work."""
-    for strategy in strategies:
-        _check_request_strategy(strategy)
-    bd.check_options(grid, harmonics, extra_outputs)
+    _check_options(strategies, grid, harmonics, extra_outputs)
     reason = unfit_reason(model.cfg, strategies)
     if reason:
         raise QuadlensError(reason)
@@ -947,9 +948,7 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens import rundir
     from quadlens.zoo import read_manifest
 
-    bd.check_options(grid, harmonics, extra_outputs)
-    for s in strategies:
-        _check_request_strategy(s)
+    _check_options(strategies, grid, harmonics, extra_outputs)
     options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs}
     manifest = read_manifest(zoo)
     finished = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]

@@ -47,10 +47,17 @@ _OVERRIDES: dict[str, tuple[str, type]] = {
 }
 
 
+def _print_json(data: dict[str, Any]) -> None:
+    """data as strict JSON on stdout (a NaN or infinity, from a model with huge or non-finite
+    weights, becomes null)."""
+    print(json.dumps(rundir.finite_json(data), indent=2))
+
+
 def _emit(data: dict[str, Any], as_json: bool, text: str) -> None:
-    """Print text, or data as strict JSON (a NaN or infinity, from a model with huge or
-    non-finite weights, becomes null)."""
-    print(json.dumps(rundir.finite_json(data), indent=2) if as_json else text)
+    if as_json:
+        _print_json(data)
+    else:
+        print(text)
 
 
 def _train_config(args: argparse.Namespace) -> RunConfig:
@@ -193,7 +200,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not args.no_figures and an.applicable:
         plots.lens_figures(model, an, run / "analysis")
     if args.json:
-        print(json.dumps(rundir.finite_json(data), indent=2))
+        _print_json(data)
         return 0
     live = len(an.neurons) - an.n_dead
     lines = [f"{run}: accuracy {an.accuracy:.2%}, activation {an.activation}"]
@@ -317,7 +324,7 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         plots.study_distributions(study, out)
         plots.study_sweeps(study, out)
     if args.json:
-        print(json.dumps(rundir.finite_json(study), indent=2))
+        _print_json(study)
         return 0
     med = study["median"]
     lines = [
@@ -386,7 +393,7 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
     data = rundir.finite_json(rep.to_dict())
     rundir.write_json(run / "analysis" / f"{name}.json", data)
     if args.json:
-        print(json.dumps(rundir.finite_json(data), indent=2))
+        _print_json(data)
     return run, rep, data
 
 

@@ -211,18 +211,15 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False) -> Iterator[
         prepare_out_dir(out, overwrite=False, resume=True)
         yield
         return
-    if out.exists() and not out.is_dir():
-        raise QuadlensError(f"{out}: exists and is not a directory")
-    nonempty = out.is_dir() and any(out.iterdir())
-    if nonempty and not overwrite:
-        prepare_out_dir(out, overwrite=False)  # raises the standard message
     existed = out.is_dir()
     old = None
-    if nonempty:
+    if overwrite and existed and any(out.iterdir()):
         old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
         out.rename(old)
+    else:
+        prepare_out_dir(out, overwrite=False)  # refuses a file, or a full dir (no --overwrite)
     try:
-        prepare_out_dir(out, overwrite=False)
+        out.mkdir(parents=True, exist_ok=True)
         yield
     except KeyboardInterrupt:
         if old is not None:
@@ -233,7 +230,7 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False) -> Iterator[
         if old is not None:
             old.rename(out)
         elif existed:
-            out.mkdir(exist_ok=True)
+            out.mkdir()
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

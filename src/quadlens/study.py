@@ -28,8 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from quadlens import rundir
-from quadlens.errors import QuadlensError
-from quadlens.zoo import read_manifest
+from quadlens.zoo import check_workers, read_manifest
 
 FIT_THRESHOLD = 0.9
 
@@ -109,8 +108,7 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
 
 
 def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
-    if workers is not None and workers < 1:
-        raise QuadlensError(f"--workers must be >= 1, got {workers}")
+    check_workers(workers)
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     missing = len(manifest["members"]) - len(members)

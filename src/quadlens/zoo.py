@@ -69,7 +69,7 @@ MAX_SEEDS = 100_000  # a zoo's seeds (a typo such as 0-1000000000 would exhaust 
 
 def parse_seeds(spec: str) -> list[int]:
     """'0-151', '3', '0,5,9-11' -> sorted unique seeds."""
-    seeds: set[int] = set()
+    ranges = []
     try:
         for part in spec.split(","):
             lo, dash, hi = part.strip().partition("-")
@@ -77,21 +77,26 @@ def parse_seeds(spec: str) -> list[int]:
             b = int(hi) if dash else a  # ("1-" is not a range)
             if a < 0 or b < a:
                 raise ValueError
-            if b - a + 1 + len(seeds) > MAX_SEEDS:
-                break
-            seeds.update(range(a, b + 1))
-        else:
-            return sorted(seeds)
+            ranges.append((a, b))
     except ValueError:
         raise QuadlensError(f"bad --seeds {spec!r}: expected e.g. 0-151 or 0,3,7-9") from None
-    raise QuadlensError(f"--seeds {spec!r}: more than {MAX_SEEDS:,} seeds")
+    if sum(b - a + 1 for a, b in ranges) > MAX_SEEDS:
+        raise QuadlensError(f"--seeds {spec!r}: more than {MAX_SEEDS:,} seeds")
+    return sorted({s for a, b in ranges for s in range(a, b + 1)})
+
+
+def check_workers(workers: int | None) -> None:
+    """--workers (None: the default) must be at least 1."""
+    if workers is not None and workers < 1:
+        raise QuadlensError(f"--workers must be >= 1, got {workers}")
 
 
 def parse_grid(name: str, spec: str, kind: type) -> list[Any]:
+    items = spec.split(",")
     try:
-        if not all(v.strip() for v in spec.split(",")):
+        if not all(v.strip() for v in items):
             raise ValueError  # an empty item ("64," or "1,,2")
-        values = [kind(v) for v in spec.split(",")]
+        values = [kind(v) for v in items]
     except ValueError:
         raise QuadlensError(
             f"bad --{name.replace('_', '-')} {spec!r}: expected a comma list"
@@ -181,8 +186,7 @@ def train_zoo(
         raise QuadlensError(f"unknown backend {backend!r}: expected local or ray")
     if batch < 1:
         raise QuadlensError(f"--batch must be >= 1, got {batch}")
-    if workers is not None and workers < 1:
-        raise QuadlensError(f"--workers must be >= 1, got {workers}")
+    check_workers(workers)
     mem = members(seeds, sweep)
     cfgs = {m.name: m.config(preset_name, fixed) for m in mem}  # validates every config
     wanted = manifest(preset_name, fixed, sweep, mem)
@@ -195,9 +199,10 @@ def train_zoo(
     else:
         rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
         rundir.write_json(zoo / MANIFEST, wanted)
-    todo = [m for m in mem if not (zoo / m.run / rundir.WEIGHTS).is_file()
+    finished = [m for m in mem if (zoo / m.run / rundir.WEIGHTS).is_file()]
+    todo = [m for m in mem if m not in finished
             and not (zoo / m.run / DIVERGED).is_file()]  # (a diverged member would again)
-    done_before = [(m, None) for m in mem if (zoo / m.run / rundir.WEIGHTS).is_file()]
+    done_before = [(m, None) for m in finished]
     epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
     total = sum(epochs.values())
     bar = progress_bar(progress, 0.5, total=total, unit="model-epoch", desc=f"zoo {zoo.name}",
