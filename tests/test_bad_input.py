@@ -229,7 +229,8 @@ def test_a_diverging_zoo_member_does_not_stop_the_zoo(tmp_path, extra):
 
 def test_json_is_strict_for_a_model_that_overflows(tmp_path, tiny_run):
     """Weights so large that float32 logits overflow: --json still prints strict JSON (null, not
-    NaN, which no JSON parser but Python's accepts)."""
+    NaN, which no JSON parser but Python's accepts), and the analyses read the float64 model
+    (`masks` used to crash drawing the NaN shares of its float32 one)."""
     huge = tmp_path / "huge"
     shutil.copytree(tiny_run, huge)
     tensors, meta = rundir.load_tensors(huge / rundir.WEIGHTS)
@@ -241,9 +242,127 @@ def test_json_is_strict_for_a_model_that_overflows(tmp_path, tiny_run):
 
         return json.loads(text, parse_constant=refuse)
 
-    res = run_cli("eval", str(huge), "--json")
+    for command in ("eval", "info", "analyze", "masks", "approx", "compare"):
+        res = run_cli(command, str(huge), "--json")
+        assert res.code == 0, (command, res.err)
+        strict(res.out)
+    # (the float32 forward overflows; eval scores the float64 one: a finite, huge margin)
+    assert abs(strict(run_cli("eval", str(huge), "--json").out)["min_margin"]) > 1e30
+
+
+class _CountingBar:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+    def set_postfix(self, refresh: bool = False, **kw: str) -> None:
+        pass
+
+
+def test_a_diverging_batch_member_is_counted_once_on_the_zoo_bar(tmp_path):
+    """A batch that diverges trains on member by member from its checkpoints; the zoo's bar
+    used to count those epochs again and never the diverged member's untrained ones (309 of
+    600 here). It now ends exactly at the model-epochs the batch stands for."""
+    from quadlens.zoo import _train_members
+    from tests.conftest import tiny
+
+    cfgs = [tiny(epochs=300, lr=3e-3), tiny(epochs=300, lr=1e4)]
+    for run in ("good", "bad"):
+        (tmp_path / run).mkdir()
+    bar = _CountingBar()
+    evals = _train_members(tmp_path, cfgs, ["good", "bad"], "cpu", None, bar)
+    assert evals[0] is not None and evals[1] is None
+    assert (tmp_path / "bad" / "diverged.json").is_file()
+    assert bar.n == 600
+
+
+def test_info_and_report_on_an_interrupted_run(tmp_path):
+    """`info` on an interrupted run used to stop at "no weights"; it now reports the epoch its
+    checkpoint holds, scores that checkpoint and says how to continue. `report` builds and
+    warns (page and stderr) that there are no final weights."""
+    run = tmp_path / "part"
+    assert _train_then_stop_at(run, [*TINY_ARGS, "--epochs", "400"], 200) == 130
+    _, meta = rundir.load_tensors(run / rundir.CHECKPOINT)
+    res = run_cli("info", str(run), "--json")
     assert res.code == 0, res.err
-    assert strict(res.out)["min_margin"] is None
-    res = run_cli("info", str(huge), "--json")
+    out = json.loads(res.out)
+    assert out["status"] == "interrupted" and out["epoch"] == int(meta["step"])
+    assert out["epochs_wanted"] == 400 and 0 <= out["eval"]["accuracy"] <= 1
+    res = run_cli("info", str(run))
+    assert f"interrupted at epoch {meta['step']} of 400" in res.out
+    assert f"quadlens train --resume --out {run}" in res.out
+    res = run_cli("report", str(run))
+    assert res.code == 0 and "warning" in res.err and "--resume" in res.err
+    assert "Warning" in (run / "report" / "report.md").read_text()
+    assert run_cli("train", "--resume", "--out", str(run)).code == 0
+    out = json.loads(run_cli("info", str(run), "--json").out)
+    assert out["status"] == "finished" and out["epoch"] == 400
+    res = run_cli("report", str(run))
+    assert res.code == 0 and "warning" not in res.err
+
+
+def test_report_warns_about_unreadable_weights(tmp_path, tiny_run):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / rundir.WEIGHTS).write_bytes(b"not safetensors")
+    res = run_cli("report", str(run))
+    assert res.code == 0 and "not a readable safetensors file" in res.err
+    (run / rundir.WEIGHTS).unlink()
+    res = run_cli("report", str(run))
+    assert res.code == 0 and "no weights.safetensors" in res.err
+
+
+def test_weights_copied_from_another_run_are_refused(tmp_path, tiny_run):
+    """The weights file carries the config it was saved with; one that disagrees with
+    config.json (weights copied from another seed's run) used to load as if it were this run's."""
+    other = tmp_path / "other"
+    assert run_cli("train", *TINY_ARGS, "--seed", "1", "--epochs", "100",
+                   "--out", str(other)).code == 0  # fmt: skip
+    shutil.copy(tiny_run / rundir.WEIGHTS, other / rundir.WEIGHTS)
+    _one_line_error(run_cli("eval", str(other)), "different config")
+
+
+def test_eval_falls_back_to_float64_where_float32_overflows(tiny_run):
+    """Weights ~1e18 too large overflow the float32 forward (eval said 0%); the same function
+    in float64, as `certify --check` computes the truth, is scored instead."""
+    import copy
+
+    from quadlens.evaluate import evaluate
+
+    _, model = rundir.load_run(tiny_run)
+    big = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in big.parameters():
+            p.mul_(1e18)
+    ev64 = evaluate(copy.deepcopy(big).double())
+    ev = evaluate(big)
+    assert ev.accuracy == ev64.accuracy and ev.min_margin == ev64.min_margin
+    assert ev.accuracy > 0.5  # (the float32 forward's NaNs scored 0%)
+
+
+@pytest.mark.parametrize("command", ["masks", "approx"])
+def test_no_figures(tmp_path, tiny_run, command):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    shutil.rmtree(run / "analysis", ignore_errors=True)
+    res = run_cli(command, str(run), "--no-figures", "--json")
     assert res.code == 0, res.err
-    strict(res.out)
+    assert (run / "analysis" / f"{command}.json").is_file()
+    assert not list((run / "analysis").glob("*.png"))
+
+
+@pytest.mark.parametrize("command", [["zoo", "study"], ["certify"]])
+def test_a_corrupt_zoo_member_is_named_before_any_work(tmp_path, command):
+    """`zoo study` and `certify` on a zoo with an unreadable member stopped midway, the error
+    glued to the progress bar; they now refuse up front, naming the member and the fix."""
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", *TINY_ARGS, "--epochs", "100", "--seeds", "0-1",
+                   "--workers", "1", "--out", str(zoo)).code == 0  # fmt: skip
+    (zoo / "runs" / "seed0001" / rundir.WEIGHTS).write_bytes(b"garbage")
+    before = _tree(zoo)
+    res = run_cli(*command, str(zoo))
+    _one_line_error(res, "1 member cannot be read (seed0001)")
+    assert "zoo train --resume" in res.err
+    assert _tree(zoo) == before

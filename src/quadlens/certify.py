@@ -946,12 +946,13 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from tqdm.auto import tqdm
 
     from quadlens import rundir
-    from quadlens.zoo import read_manifest
+    from quadlens.zoo import check_readable, read_manifest
 
     _check_options(strategies, grid, harmonics, extra_outputs)
     options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs}
     manifest = read_manifest(zoo)
     finished = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    check_readable(zoo, finished)
     members, skipped = [], []  # a sweep may hold members these certificates do not fit
     for m in finished:
         reason = unfit_reason(rundir.read_config(zoo / m["run"]).model, strategies)

@@ -18,6 +18,7 @@ from quadlens import rundir
 from quadlens._alloc import tune_allocator
 from quadlens.config import PRESETS, SWEEPABLE, RunConfig, preset
 from quadlens.errors import QuadlensError
+from quadlens.evaluate import finite_model
 
 EPILOG_TRAIN = """examples:
   quadlens train --preset pizza --seed 0                 # the paper's model -> runs/pizza-seed0
@@ -146,13 +147,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     from quadlens.evaluate import evaluate
 
     run = Path(args.run)
-    cfg, model = rundir.load_run(run)
+    cfg = rundir.read_config(run)
+    epoch = None  # the epoch an interrupted run's checkpoint holds
+    if not (run / rundir.WEIGHTS).is_file() and (run / rundir.CHECKPOINT).is_file():
+        epoch, model, _ = rundir.read_checkpoint(run, cfg)
+    else:
+        cfg, model = rundir.load_run(run)
     rows = rundir.read_metrics(run / rundir.METRICS)
     last = rows[-1] if rows else None
     ev = evaluate(model)
     n_params = sum(p.numel() for p in model.parameters())
     data = {
         "run": str(run),
+        "status": "finished" if epoch is None else "interrupted",
+        "epoch": epoch if epoch is not None else (cfg.train.epochs if cfg.train else None),
+        "epochs_wanted": cfg.train.epochs if cfg.train else None,
         "config": cfg.to_dict(),
         "n_params": n_params,
         "eval": ev.to_dict(),
@@ -176,8 +185,17 @@ def cmd_info(args: argparse.Namespace) -> int:
                 if cfg.train
                 else []
             ),
-            f"accuracy    {ev.accuracy:.2%} on all {ev.n_inputs} inputs, "
-            f"min margin {ev.min_margin:.4g}",
+            *(
+                [
+                    f"status      interrupted at epoch {epoch} of {data['epochs_wanted']}; "
+                    f"continue it with: quadlens train --resume --out {run}"
+                ]
+                if epoch is not None
+                else []
+            ),
+            f"accuracy    {ev.accuracy:.2%} on all {ev.n_inputs} inputs"
+            + (f" at epoch {epoch} (its checkpoint)" if epoch is not None else "")
+            + f", min margin {ev.min_margin:.4g}",
         ]
     )
     _emit(data, args.json, text)
@@ -193,7 +211,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from quadlens.lens import analyze
 
     run = Path(args.run)
-    _, model = rundir.load_run(run)
+    model = finite_model(rundir.load_run(run)[1])
     an = analyze(model)
     data = rundir.finite_json(an.to_dict())
     rundir.write_json(run / "analysis" / "analysis.json", data)
@@ -385,6 +403,7 @@ def _circuit_report(args: argparse.Namespace, name: str, why: str,
     """Load RUN, check the circuit view applies, compute a report, save analysis/NAME.json."""
     run = Path(args.run)
     cfg, model = rundir.load_run(run)
+    model = finite_model(model)
     if not cfg.model.constant_attention:
         raise QuadlensError(
             f"{run}: attention is not constant, so there is no circuit view for {why}"
@@ -472,9 +491,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from quadlens.report import build
+    from quadlens.report import build, weights_warning
 
     page = build(Path(args.run))
+    warning = weights_warning(Path(args.run))
+    if warning:
+        print(f"quadlens: warning: {warning}", file=sys.stderr)
     _emit({"report": str(page), "markdown": str(page.parent / "report.md")}, args.json,
           f"report: {page}\n        {page.parent / 'report.md'}")  # fmt: skip
     return 0
@@ -553,7 +575,8 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
     run, rep, data = _circuit_report(args, "masks", "freezing masks",
                                      lambda m: analyze_masks(m, n_reuse=args.regions))  # fmt: skip
-    plots.masks_figure(data, run / "analysis")
+    if not args.no_figures:
+        plots.masks_figure(data, run / "analysis")
     if args.json:
         return 0
     sizes = rep.region_sizes
@@ -609,9 +632,10 @@ def cmd_approx(args: argparse.Namespace) -> int:
     from quadlens.approx import analyze_approximants, logit_samples
 
     run, rep, data = _circuit_report(args, "approx", "the approximants", analyze_approximants)
-    actual, approx = logit_samples(rundir.load_run(run)[1])
-    plots.approx_figure(actual.numpy(), {k: v.numpy() for k, v in approx.items()}, data,
-                        run / "analysis")  # fmt: skip
+    if not args.no_figures:
+        actual, approx = logit_samples(finite_model(rundir.load_run(run)[1]))
+        plots.approx_figure(actual.numpy(), {k: v.numpy() for k, v in approx.items()}, data,
+                            run / "analysis")  # fmt: skip
     if args.json:
         return 0
     print(f"{run}: model accuracy {rep.model_accuracy:.2%}; mean m/s of the neurons "
@@ -627,7 +651,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from quadlens.compare import compare, format_table, to_dicts
 
     run = Path(args.run)
-    _, model = rundir.load_run(run)
+    model = finite_model(rundir.load_run(run)[1])
     rows = compare(model)
     data = {"run": str(run), "lenses": rundir.finite_json(to_dicts(rows))}
     rundir.write_json(run / "analysis" / "compare.json", data)
@@ -848,14 +872,16 @@ def build_parser() -> argparse.ArgumentParser:
     mk = _run_parser(sub, "masks", "frozen ReLU masks: patterns, regions, exact path decomposition",
                      "quadlens masks runs/pizza-seed0", cmd_masks)  # fmt: skip
     mk.add_argument("--regions", type=int, default=5, help="largest regions to test for reuse")
+    mk.add_argument("--no-figures", action="store_true")
     bl = _run_parser(sub, "bilinear",
                      "bilinear/x^2 MLPs: interaction matrices and their eigendecomposition",
                      "quadlens bilinear runs/bilinear-seed0", cmd_bilinear)  # fmt: skip
     bl.add_argument("--max-k", type=int, default=30,
                     help="top-k eigenvectors for the accuracy curve")  # fmt: skip
     bl.add_argument("--no-figures", action="store_true")
-    _run_parser(sub, "approx", "closed-form linear/quadratic approximants of the ReLU MLP",
-                "quadlens approx runs/pizza-seed0", cmd_approx)  # fmt: skip
+    ap = _run_parser(sub, "approx", "closed-form linear/quadratic approximants of the ReLU MLP",
+                     "quadlens approx runs/pizza-seed0", cmd_approx)  # fmt: skip
+    ap.add_argument("--no-figures", action="store_true")
     _run_parser(sub, "compare", "the lenses side by side: size, FLOPs, fidelity, what each proves",
                 "quadlens compare runs/pizza-seed0", cmd_compare)  # fmt: skip
 

@@ -203,8 +203,9 @@ def masks_figure(report: dict, out: Path) -> list[Path]:
     ax1.set_ylabel("regions")
     ax1.set_title(f"{report['n_patterns']} activation patterns for {report['n_inputs']} inputs",
                   fontsize=10)  # fmt: skip
-    shares = report["path_share"]
-    ax2.bar(list(shares), list(shares.values()), color=KEY_COLOR)
+    shares = report["path_share"]  # (None where no logit has any contribution: a dead MLP)
+    ax2.bar(list(shares), [math.nan if v is None else v for v in shares.values()],
+            color=KEY_COLOR)  # fmt: skip
     ax2.set_ylabel("share of |contributions| to the correct logit")
     ax2.set_title("Exact decomposition by path", fontsize=10)
     reuse = report["reuse"]

@@ -29,7 +29,8 @@ th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #444; max-width: 900px; }
-.missing { color: #999; font-style: italic; } .kv td { text-align: left; }
+.missing { color: #999; font-style: italic; }
+.warning { color: #a00; font-weight: bold; } .kv td { text-align: left; }
 """
 
 
@@ -42,6 +43,10 @@ class Section:
     def text(self, s: str) -> None:
         self.html.append(f"<p>{html.escape(s)}</p>")
         self.md.append(s + "\n")
+
+    def warning(self, s: str) -> None:
+        self.html.append(f'<p class="warning">{html.escape(s)}</p>')
+        self.md.append(f"**Warning: {s}**\n")
 
     def missing(self, what: str, command: str) -> None:
         self.html.append(f'<p class="missing">{html.escape(what)} not computed yet: run '
@@ -120,6 +125,19 @@ def build(target: Path) -> Path:
     return out / "index.html"
 
 
+def weights_warning(run: Path) -> str | None:
+    """Why the report of RUN does not describe final, readable weights (training interrupted,
+    weights missing or unreadable), or None; the report is built from the saved artifacts,
+    which then cannot be (re)computed."""
+    if not (Path(run) / rundir.CONFIG).is_file():
+        return None  # a zoo
+    try:
+        rundir.load_run(run)
+    except QuadlensError as exc:
+        return f"{exc}; the analyses cannot be run on this run as it is"
+    return None
+
+
 def _training_caption(rows: list[dict[str, Any]]) -> str:
     """What the curves show, from the metrics themselves (not every run groks)."""
     last = rows[-1]
@@ -163,6 +181,9 @@ def _run_sections(run: Path) -> list[Section]:
     secs = []
 
     s = Section("The model")
+    warning = weights_warning(run)
+    if warning:
+        s.warning(warning)
     m = cfg["model"]
     rows = [["vocabulary p", m["p"]], ["d_model / heads x d_head", f"{m['d_model']} / "
              f"{m['n_heads']} x {m['d_head']}"], ["d_mlp", m["d_mlp"]],

@@ -171,8 +171,34 @@ def load_run(run: str | Path) -> tuple[RunConfig, Model]:
             else ""
         )
         raise QuadlensError(f"{run}: no {WEIGHTS}{hint}")
-    tensors, _ = load_tensors(weights)
-    return cfg, model_from_tensors(cfg, tensors, str(weights))
+    tensors, meta = load_tensors(weights)
+    model = model_from_tensors(cfg, tensors, str(weights))
+    if "config" in meta:  # what save_model wrote beside the weights
+        try:
+            saved = RunConfig.from_dict(json.loads(meta["config"]), str(weights))
+        except (json.JSONDecodeError, QuadlensError):
+            saved = None
+        if saved != cfg:
+            raise QuadlensError(f"{weights}: these weights were saved for a different config than "
+                                f"{run / CONFIG} (copied from another run?)")  # fmt: skip
+    return cfg, model
+
+
+def read_checkpoint(run: Path, cfg: RunConfig) -> tuple[int, Model, dict[str, torch.Tensor]]:
+    """An interrupted run's checkpoint: the epoch it was saved at, its model, and the optimizer
+    state tensors; refused if it was written for another config."""
+    path = run / CHECKPOINT
+    tensors, meta = load_tensors(path)
+    try:
+        saved = RunConfig.from_dict(json.loads(meta.get("config", "null")), str(path))
+        step = int(meta["step"])
+    except (json.JSONDecodeError, QuadlensError, KeyError, ValueError):
+        saved = None
+    if saved != cfg:
+        raise QuadlensError(f"{path}: checkpoint was written for a different config")
+    params = {k.removeprefix("param/"): v for k, v in tensors.items() if k.startswith("param/")}
+    state = {k.removeprefix("opt/"): v for k, v in tensors.items() if k.startswith("opt/")}
+    return step, model_from_tensors(cfg, params, str(path)), state
 
 
 def save_model(run: Path, cfg: RunConfig, model: Model) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from quadlens import rundir
-from quadlens.zoo import check_workers, read_manifest
+from quadlens.zoo import check_readable, check_workers, read_manifest
 
 FIT_THRESHOLD = 0.9
 
@@ -111,6 +111,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
     check_workers(workers)
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
+    check_readable(zoo, members)
     missing = len(manifest["members"]) - len(members)
     workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
     rows: list[dict[str, Any]] = []

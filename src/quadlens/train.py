@@ -161,26 +161,17 @@ def _save_checkpoint(run: Path, cfg: RunConfig, model: Model, opt: AdamW, step: 
 
 
 def _load_checkpoint(run: Path, cfg: RunConfig, model: Model, opt: AdamW) -> int:
-    path = run / rundir.CHECKPOINT
-    tensors, meta = rundir.load_tensors(path)
-    try:
-        saved = RunConfig.from_dict(json.loads(meta.get("config", "null")), str(path))
-    except (json.JSONDecodeError, QuadlensError):
-        saved = None
-    if saved != cfg:
-        raise QuadlensError(f"{path}: checkpoint was written for a different config")
-    params = {k.removeprefix("param/"): v for k, v in tensors.items() if k.startswith("param/")}
-    loaded = rundir.model_from_tensors(cfg, params, str(path))
+    step, loaded, state = rundir.read_checkpoint(run, cfg)
     dev = model.W_E.device
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.copy_(getattr(loaded, name).to(dev))
-    state = {k.removeprefix("opt/"): v for k, v in tensors.items() if k.startswith("opt/")}
     try:
         opt.load_state_tensors(state)
     except KeyError as exc:
+        path = run / rundir.CHECKPOINT
         raise QuadlensError(f"{path}: optimizer state incomplete (no {exc})") from None
-    return int(meta["step"])
+    return step
 
 
 def _read_metrics(path: Path, upto: int) -> list[str]:

@@ -91,6 +91,27 @@ def check_workers(workers: int | None) -> None:
         raise QuadlensError(f"--workers must be >= 1, got {workers}")
 
 
+def check_readable(zoo: Path, members: list[dict[str, Any]]) -> None:
+    """Refuse, before any work starts, to study or certify a zoo one of whose finished members
+    cannot be loaded (a corrupt weights file, a foreign config), naming each such member and
+    how to train it again."""
+    bad = []
+    for m in members:
+        try:
+            rundir.load_run(zoo / m["run"])
+        except QuadlensError as exc:
+            bad.append((m["name"], str(exc)))
+    if bad:
+        names = ", ".join(n for n, _ in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        many = len(bad) > 1
+        raise QuadlensError(
+            f"{zoo}: {len(bad)} member{'s' if many else ''} cannot be read ({names}); "
+            f"{'the first: ' if many else ''}{bad[0][1]}. Remove the run "
+            f"director{'ies' if many else 'y'} and run `quadlens zoo train --resume --out {zoo}` "
+            f"to train {'them' if many else 'it'} again"
+        )
+
+
 def parse_grid(name: str, spec: str, kind: type) -> list[Any]:
     items = spec.split(",")
     try:
@@ -256,18 +277,41 @@ def _train_members(zoo: Path, cfgs: list[RunConfig], runs: list[str], device: st
     member whose training diverged: that one is marked (RUN/diverged.json, with the message) and
     the others train on, each alone from its last checkpoint (the same bits on the CPU: a
     batch gives every member its single run's bits), so one bad member never stops a zoo."""
+    tally = _Tally(bar)  # the model-epochs this call reports: in all, each member's epochs
     try:
         res = train_batch(cfgs, [zoo / r for r in runs], device=device, resume=True,
-                          command=command, bar=bar)  # fmt: skip
+                          command=command, bar=tally)  # fmt: skip
         return [r.eval.to_dict() for r in res]
     except DivergedError as exc:
         if len(cfgs) == 1:
             rundir.write_json(zoo / runs[0] / DIVERGED, {"error": str(exc)})
+            tally.update(cfgs[0].train.epochs - tally.seen)  # type: ignore[union-attr]
             return [None]
+    again = _Tally(bar, skip=tally.seen)  # (the epochs trained again are counted once)
     out: list[dict[str, Any] | None] = []
     for cfg, run in zip(cfgs, runs, strict=True):
-        out += _train_members(zoo, [cfg], [run], device, command, bar)
+        out += _train_members(zoo, [cfg], [run], device, command, again)
     return out
+
+
+class _Tally:
+    """Passes a batch's progress on to the zoo's bar (or nothing, for None), leaving out the
+    first `skip` model-epochs: after a divergence the members train again, alone, from their
+    checkpoints, over epochs the failed batch already counted; and a diverged member's epochs
+    left untrained are counted when it is marked, so the bar still ends at its total."""
+
+    def __init__(self, bar: Any, skip: int = 0) -> None:
+        self.bar, self.skip, self.seen = bar, skip, 0
+
+    def update(self, n: int) -> None:
+        new = max(0, self.seen + n - self.skip) - max(0, self.seen - self.skip)
+        self.seen += n
+        if new and self.bar is not None:
+            self.bar.update(new)
+
+    def set_postfix(self, refresh: bool = False, **kw: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(refresh=refresh, **kw)
 
 
 def diverged(zoo: Path, manifest: dict[str, Any]) -> list[dict[str, str]]:
