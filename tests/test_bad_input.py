@@ -225,6 +225,12 @@ def test_a_diverging_zoo_member_does_not_stop_the_zoo(tmp_path, extra):
     assert res.code == 0, res.err
     assert json.loads(res.out)["n_trained_now"] == 0
     assert _tree(zoo) == before
+    if "--batch" not in extra:  # (once is enough) study lists it as diverged, not unfinished
+        res = run_cli("zoo", "study", str(zoo), "--json", "--no-figures", "--workers", "1")
+        assert res.code == 0, res.err
+        study = json.loads(res.out)
+        assert study["n_models"] == 1 and study["n_unfinished"] == 0
+        assert study["diverged"] == ["lr10000-seed0000"]
 
 
 def test_json_is_strict_for_a_model_that_overflows(tmp_path, tiny_run):

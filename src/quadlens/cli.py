@@ -347,7 +347,10 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
     med = study["median"]
     lines = [
         f"zoo {zoo}: {study['n_models']} finished models"
-        + (f" ({study['n_unfinished']} unfinished, skipped)" if study["n_unfinished"] else ""),
+        + (f" ({study['n_unfinished']} unfinished, skipped)" if study["n_unfinished"] else "")
+        + (f" ({len(study['diverged'])} diverged in training, skipped: "
+           f"{', '.join(study['diverged'][:5])}{', ...' if len(study['diverged']) > 5 else ''})"
+           if study["diverged"] else ""),
         f"  100% accurate:                 {study['accuracy_all_100']}",
         f"  fit the quadrature picture:    {study['n_fit_quadrature']}",
         f"  every key cluster votes right: {study['n_all_key_votes_correct']}",

@@ -28,7 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from quadlens import rundir
-from quadlens.zoo import check_readable, check_workers, read_manifest
+from quadlens.zoo import check_readable, check_workers, diverged, read_manifest
 
 FIT_THRESHOLD = 0.9
 
@@ -112,7 +112,8 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     check_readable(zoo, members)
-    missing = len(manifest["members"]) - len(members)
+    failed = diverged(zoo, manifest)  # (these will not finish: their training diverged)
+    missing = len(manifest["members"]) - len(members) - len(failed)
     workers = workers or min(os.cpu_count() or 1, max(len(members), 1))
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"study {zoo.name}")
@@ -150,6 +151,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "zoo": str(zoo),
         "n_models": len(rows),
         "n_unfinished": missing,
+        "diverged": [d["name"] for d in failed],
         "sweep": manifest["sweep"],
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
