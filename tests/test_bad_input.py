@@ -372,3 +372,62 @@ def test_a_corrupt_zoo_member_is_named_before_any_work(tmp_path, command):
     _one_line_error(res, "1 member cannot be read (seed0001)")
     assert "zoo train --resume" in res.err
     assert _tree(zoo) == before
+
+
+def test_zoo_overwrite_puts_the_old_zoo_back_when_training_fails(tmp_path):
+    """`zoo train --overwrite` deleted the old zoo before anything was checked: a bad --batch,
+    or a new zoo whose every member diverged, lost it. It is now set aside and put back."""
+    zoo = tmp_path / "zoo"
+    args = [*TINY_ARGS, "--epochs", "100", "--seeds", "0-1", "--workers", "1"]
+    assert run_cli("zoo", "train", *args, "--out", str(zoo)).code == 0
+    before = _tree(zoo)
+    _one_line_error(run_cli("zoo", "train", *args, "--out", str(zoo), "--overwrite",
+                            "--batch", "0"), "--batch must be >= 1")  # fmt: skip
+    assert _tree(zoo) == before
+    _one_line_error(run_cli("zoo", "train", *args, "--out", str(zoo), "--overwrite",
+                            "--lr", "1e4"), "every member diverged")  # fmt: skip
+    assert _tree(zoo) == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "zoo"]  # nothing set aside is left
+    res = run_cli("zoo", "train", *args, "--out", str(zoo), "--overwrite", "--epochs", "50",
+                  "--json")  # fmt: skip
+    assert res.code == 0 and json.loads(res.out)["n_trained_now"] == 2
+    _one_line_error(run_cli("zoo", "train", *args, "--out", str(zoo), "--overwrite",
+                            "--resume"), "not both")  # fmt: skip
+
+
+def test_zoo_resume_with_nothing_to_resume_refuses(tmp_path):
+    """It used to start a new zoo (with the paper's preset, minutes of training)."""
+    none = tmp_path / "none"
+    _one_line_error(run_cli("zoo", "train", *TINY_ARGS, "--seeds", "0", "--out", str(none),
+                            "--resume"), "nothing to resume")  # fmt: skip
+    assert not none.exists()
+
+
+def test_an_unknown_option_is_reported_by_its_command():
+    res = run_cli("train", "--bogus")
+    _one_line_error(res, "quadlens train: error: unrecognized arguments: --bogus")
+    assert "quadlens train --help" in res.err
+    _one_line_error(run_cli("zoo", "study", "somewhere", "--bogus"),
+                    "quadlens zoo study: error: unrecognized arguments: --bogus")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["zoo", "study"], ["certify"]])
+def test_a_zoo_with_no_finished_member_is_refused(tmp_path, command):
+    """It used to print an empty table and exit 0."""
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", *TINY_ARGS, "--epochs", "100", "--seeds", "0",
+                   "--workers", "1", "--out", str(zoo)).code == 0  # fmt: skip
+    (zoo / "runs" / "seed0000" / rundir.WEIGHTS).unlink()
+    _one_line_error(run_cli(*command, str(zoo)), "no finished member")
+
+
+def test_analyze_where_the_view_does_not_apply_fills_no_numbers(tmp_path):
+    """n_dead and frac_dominant were 0 there, which read as measurements."""
+    run = tmp_path / "clock"
+    assert run_cli("train", *TINY_ARGS, "--epochs", "50", "--attention-rate", "0",
+                   "--out", str(run)).code == 0  # fmt: skip
+    res = run_cli("analyze", str(run), "--json", "--no-figures")
+    assert res.code == 0, res.err
+    an = json.loads(res.out)
+    assert an["applicable"] is False
+    assert an["n_dead"] is None and an["frac_dominant"] is None

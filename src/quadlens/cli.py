@@ -220,9 +220,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
         return 0
-    live = len(an.neurons) - an.n_dead
     lines = [f"{run}: accuracy {an.accuracy:.2%}, activation {an.activation}"]
     if an.applicable:
+        live = len(an.neurons) - (an.n_dead or 0)
         lines += [
             f"neurons: {len(an.neurons)} ({an.n_dead} dead); {an.frac_dominant:.0%} of the {live} "
             f"live ones have a dominant frequency; psi = 2 phi (within 20 deg) for "
@@ -264,8 +264,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_train(args: argparse.Namespace) -> int:
-    import shutil
-
     from quadlens import zoo as zoo_mod
     from quadlens.evaluate import evaluate
     from quadlens.train import resolve_device
@@ -286,17 +284,26 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             value = values[0]
         fixed[field] = value
     resolve_device(args.device)
-    if args.overwrite and out.exists() and not args.resume:
-        for m in zoo_mod.members(seeds, sweep):  # validate every config before deleting
-            m.config(args.preset, fixed)
-        shutil.rmtree(out)
+    if args.resume and args.overwrite:
+        raise QuadlensError("give --resume or --overwrite, not both")
+    if args.resume:
+        zoo_mod.check_resumable(out)  # before anything is written
     try:
-        results = zoo_mod.train_zoo(
-            out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
-            resume=args.resume, progress=not args.quiet and not args.json,
-            command=args.command_line, backend=args.backend, address=args.address,
-            workers=args.workers,
-        )  # fmt: skip
+        # with --overwrite the old zoo is set aside until this one is trained, and put back if
+        # anything fails (a bad option found late, every member diverging); Ctrl-C keeps the
+        # new one for --resume
+        with rundir.fresh_out_dir(out, overwrite=args.overwrite, resume=args.resume):
+            results = zoo_mod.train_zoo(
+                out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
+                resume=args.resume, progress=not args.quiet and not args.json,
+                command=args.command_line, backend=args.backend, address=args.address,
+                workers=args.workers,
+            )  # fmt: skip
+            manifest = zoo_mod.read_manifest(out)
+            failed = zoo_mod.diverged(out, manifest)
+            if failed and len(failed) == len(manifest["members"]):
+                raise QuadlensError(f"{out}: the training of every member diverged (the first: "
+                                    f"{failed[0]['error']})")  # fmt: skip
     except KeyboardInterrupt as exc:
         print(f"quadlens: interrupted; finished models are kept. Continue with the same command "
               f"and --resume (zoo {out})", file=sys.stderr)  # fmt: skip
@@ -315,7 +322,6 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             }
         )
     n_ok = sum(r["accuracy"] == 1.0 for r in rows)
-    failed = zoo_mod.diverged(out, zoo_mod.read_manifest(out))
     data = {"zoo": str(out), "n_models": len(rows),
             "n_trained_now": sum(r["trained_now"] for r in rows),
             "accuracy_all_100": n_ok, "models": rows, "diverged": failed}  # fmt: skip
@@ -721,6 +727,10 @@ def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is one `--help` away), exit code 2."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_prog=self.prog)  # the innermost (sub)command parsed sets it last
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -949,7 +959,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the command they were given to, not by `quadlens`
+        sys.stderr.write(f"{args._prog}: error: unrecognized arguments: {' '.join(unknown)} "
+                         f"(see {args._prog} --help)\n")  # fmt: skip
+        return 2
     args.command_line = ["quadlens", *argv]  # recorded in environment.json
     tune_allocator()  # every command forms and frees multi-megabyte tensors (allocator policy only)
     try:

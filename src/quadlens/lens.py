@@ -112,8 +112,8 @@ class Analysis:
     fve: dict[str, float | None]
     relu_split: dict[str, float | None]
     neurons: list[NeuronFit]
-    n_dead: int
-    frac_dominant: float  # share of live neurons whose primary frequency is dominant
+    n_dead: int | None  # (None: the view does not apply, nothing was fitted)
+    frac_dominant: float | None  # share of live neurons whose primary frequency is dominant
     frac_psi_2phi: float | None  # over live neurons in key clusters (None: no key clusters)
     notes: list[str]  # assumptions that fail, in words
 
@@ -213,8 +213,8 @@ def _not_applicable(model: Model, reason: str) -> Analysis:
         p=model.cfg.p, activation=model.cfg.activation, applicable=False, accuracy=ev.accuracy,
         key_frequencies=[], input_spectrum=[], embedding_spectrum=None, clusters=[],
         fve={"pizza": None, "clock": None, "pizza_secondary": None},
-        relu_split={"linear_frac": None, "abs_fve_pizza": None}, neurons=[], n_dead=0,
-        frac_dominant=0.0, frac_psi_2phi=None, notes=[reason],
+        relu_split={"linear_frac": None, "abs_fve_pizza": None}, neurons=[], n_dead=None,
+        frac_dominant=None, frac_psi_2phi=None, notes=[reason],
     )  # fmt: skip
 
 

@@ -91,10 +91,20 @@ def check_workers(workers: int | None) -> None:
         raise QuadlensError(f"--workers must be >= 1, got {workers}")
 
 
+def check_resumable(zoo: Path) -> None:
+    """--resume needs a zoo to continue (its manifest)."""
+    if not (zoo / MANIFEST).is_file():
+        raise QuadlensError(f"{zoo}: not a quadlens zoo (no {MANIFEST}): nothing to resume; "
+                            "start a new zoo without --resume")  # fmt: skip
+
+
 def check_readable(zoo: Path, members: list[dict[str, Any]]) -> None:
-    """Refuse, before any work starts, to study or certify a zoo one of whose finished members
-    cannot be loaded (a corrupt weights file, a foreign config), naming each such member and
-    how to train it again."""
+    """Refuse, before any work starts, to study or certify a zoo with no finished member, or one
+    of whose finished members cannot be loaded (a corrupt weights file, a foreign config),
+    naming each such member and how to train it again."""
+    if not members:
+        raise QuadlensError(f"{zoo}: no finished member to work on (unfinished ones train on "
+                            f"with `quadlens zoo train ... --resume --out {zoo}`)")  # fmt: skip
     bad = []
     for m in members:
         try:
@@ -215,8 +225,8 @@ def train_zoo(
         if read_manifest(zoo) != json.loads(json.dumps(wanted)):
             raise QuadlensError(f"{zoo}: --resume continues the zoo with the options it was "
                                 "started with; these options differ")  # fmt: skip
-    elif resume and zoo.is_dir() and any(zoo.iterdir()):
-        raise QuadlensError(f"{zoo}: not a quadlens zoo (no {MANIFEST}): nothing to resume")
+    elif resume:
+        check_resumable(zoo)
     else:
         rundir.prepare_out_dir(zoo, overwrite=False, resume=False)
         rundir.write_json(zoo / MANIFEST, wanted)
