@@ -431,3 +431,112 @@ def test_analyze_where_the_view_does_not_apply_fills_no_numbers(tmp_path):
     an = json.loads(res.out)
     assert an["applicable"] is False
     assert an["n_dead"] is None and an["frac_dominant"] is None
+
+
+def test_a_zoo_that_fails_after_members_finished_keeps_them(tmp_path, monkeypatch):
+    """A failure late in a zoo (here an OSError once the members are trained, as a full disk
+    would give) must not delete the members that finished: they are kept for --resume."""
+    from quadlens import zoo as zoo_mod
+
+    real = zoo_mod.train_zoo
+
+    def then_fail(*args, **kwargs):
+        real(*args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zoo_mod, "train_zoo", then_fail)
+    zoo = tmp_path / "zoo"
+    args = [*TINY_ARGS, "--epochs", "50", "--seeds", "0", "--workers", "1", "--out", str(zoo)]
+    _one_line_error(run_cli("zoo", "train", *args), "No space left on device")
+    assert (zoo / "runs" / "seed0000" / rundir.WEIGHTS).is_file()
+    monkeypatch.setattr(zoo_mod, "train_zoo", real)
+    res = run_cli("zoo", "train", *args, "--resume", "--json")
+    assert res.code == 0 and json.loads(res.out)["n_trained_now"] == 0
+
+
+# --- the Python API, as a notebook would call it (a QA pass, 2026-12-02) ---
+
+
+def test_api_analyses_say_what_to_pass_instead_of_a_path(tiny_run):
+    """A run's path (the CLI's argument), or load_run's (config, model) tuple, fell into an
+    AttributeError deep inside; None too."""
+    import quadlens as ql
+
+    for f in (ql.evaluate, ql.circuit, ql.analyze, ql.bounds, ql.certificate):
+        with pytest.raises(ql.QuadlensError, match=r"load_run\(path\)\[1\]"):
+            f(str(tiny_run))
+        with pytest.raises(ql.QuadlensError, match="tuple"):
+            f(ql.load_run(tiny_run))
+        with pytest.raises(ql.QuadlensError, match="expected a quadlens Model, got a NoneType"):
+            f(None)
+
+
+def test_api_refuses_a_model_with_non_finite_parameters(tiny_run):
+    """evaluate said 0% (min margin nan), bounds gave finite numbers for a model whose every
+    logit is NaN, and certificate reported sound=False, which reads as a soundness bug."""
+    import quadlens as ql
+
+    _, model = ql.load_run(tiny_run)
+    with torch.no_grad():
+        model.W_in[0, 0] = float("nan")
+    for f in (ql.evaluate, ql.analyze, ql.bounds, ql.certificate):
+        with pytest.raises(ql.QuadlensError, match="W_in is not finite"):
+            f(model)
+
+
+def test_api_analyses_read_the_float64_model_where_float32_overflows(tiny_run):
+    import copy
+
+    import quadlens as ql
+
+    _, model = ql.load_run(tiny_run)
+    big = copy.deepcopy(model)
+    with torch.no_grad():
+        for q in big.parameters():
+            q.mul_(1e12)
+    an, an64 = ql.analyze(big), ql.analyze(copy.deepcopy(big).double())
+    assert an.accuracy == an64.accuracy > 0.5 and an.key_frequencies == an64.key_frequencies
+    assert an.key_frequencies  # (the float32 model's NaN logits gave none)
+    assert ql.bounds(big, check=False).clusters
+
+
+def test_api_train_refuses_to_write_over_a_run(tmp_path, tiny_run):
+    """train() into a finished run replaced it silently; two models of a batch given one
+    directory interleaved their metrics; a str path failed with a TypeError."""
+    import quadlens as ql
+    from tests.conftest import tiny
+
+    before = _tree(tiny_run)
+    with pytest.raises(ql.QuadlensError, match="not empty"):
+        ql.train(tiny(epochs=20), str(tiny_run), progress=False)
+    with pytest.raises(ql.QuadlensError, match="already complete"):
+        ql.train(tiny(epochs=20), tiny_run, progress=False, resume=True)
+    with pytest.raises(ql.QuadlensError, match="not a directory"):
+        ql.train(tiny(epochs=20), tiny_run / rundir.CONFIG, progress=False)
+    assert _tree(tiny_run) == before
+    with pytest.raises(ql.QuadlensError, match="same run directory"):
+        ql.train_batch([tiny(epochs=20), tiny(epochs=20, seed=1)], [tmp_path / "d", tmp_path / "d"])
+    with pytest.raises(ql.QuadlensError, match="expected a RunConfig"):
+        ql.train(tiny().model)
+    res = ql.train(tiny(epochs=20), str(tmp_path / "new"), progress=False)  # a str is a path
+    assert res.epochs_run == 20 and (tmp_path / "new" / rundir.WEIGHTS).is_file()
+
+
+def test_api_options_and_imports_are_checked(tmp_path, tiny_run):
+    import quadlens as ql
+
+    _, model = ql.load_run(tiny_run)
+    for kw in ({"grid": "32"}, {"harmonics": 2.5}, {"extra_outputs": 1.5}):
+        with pytest.raises(ql.QuadlensError, match="must be an integer"):
+            ql.bounds(model, **kw)
+    with pytest.raises(ql.QuadlensError, match="true margins"):
+        ql.certificate(model, "brute", check=True, truth=torch.ones(5))
+    for kw in ({"betas": 0.9}, {"init_scale": float("inf")}):
+        with pytest.raises(ql.QuadlensError):
+            ql.preset("pizza", **kw)
+    with pytest.raises(ql.QuadlensError, match="unknown preset"):
+        ql.preset(["pizza"])
+    with pytest.raises(ql.QuadlensError, match="no such file"):
+        ql.import_tl(str(tmp_path / "none.pth"), 1.0)  # a str is a path
+    with pytest.raises(ql.QuadlensError, match="expected the path"):
+        ql.import_tl(model, 1.0)

@@ -179,3 +179,14 @@ def test_missing_files(tmp_path, zhong_paths):
         import_zhong(zhong_paths[0], tmp_path / "nope.json")
     with pytest.raises(QuadlensError, match="no such file"):
         import_tl(Path(tmp_path / "nope.pth"), attention_rate=1.0)
+
+
+def test_tl_state_dict_with_a_malformed_w_q(tmp_path):
+    """A W_Q missing its head axis gave an IndexError."""
+    from tests.conftest import TINY_MODEL
+
+    sd = tl_state_dict(Model(TINY_MODEL, seed=0))
+    sd["blocks.0.attn.W_Q"] = sd["blocks.0.attn.W_Q"][0]
+    torch.save(sd, tmp_path / "q.pth")
+    with pytest.raises(QuadlensError, match=r"W_Q \[heads, d_model, d_head\]"):
+        import_tl(tmp_path / "q.pth", 1.0)

@@ -87,7 +87,8 @@ from torch import Tensor
 
 from quadlens.circuit import Circuit, circuit
 from quadlens.errors import QuadlensError
-from quadlens.model import Model
+from quadlens.evaluate import finite_model
+from quadlens.model import Model, checked_model
 
 U_ROUND = 2.0**-53
 DEFAULT_GRID = 32
@@ -554,6 +555,10 @@ def check_grid(grid: int) -> None:
 def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS) -> None:  # fmt: skip
     """The bound's (and the compact certificates') options, or a QuadlensError saying why not."""
+    for name, value in (("grid", grid), ("harmonics", harmonics),
+                        ("extra-outputs", extra_outputs)):  # fmt: skip
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise QuadlensError(f"--{name} must be an integer, got {value!r}")
     check_grid(grid)
     if harmonics < 1:
         raise QuadlensError(f"--harmonics must be >= 1, got {harmonics}")
@@ -727,7 +732,10 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
 
 def bound(model: Model, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
           extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, check: bool = True) -> BoundReport:
-    """`bound_circuit` on a model; refuses models without the circuit view."""
+    """`bound_circuit` on a model (in float64 where its float32 forward overflows:
+    `finite_model`); refuses models without the circuit view."""
+    check_options(grid, harmonics, extra_outputs)
+    model = finite_model(checked_model(model, "bounds"))
     if not model.cfg.constant_attention:
         raise QuadlensError(
             f"attention is not constant (attention_rate = {model.cfg.attention_rate:g}): the "

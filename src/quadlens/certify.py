@@ -92,7 +92,7 @@ from quadlens.config import ModelConfig
 from quadlens.data import all_pairs, labels
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import margins
-from quadlens.model import Model
+from quadlens.model import Model, checked_model
 
 STRATEGIES = ("brute", "subcubic", "cluster", "quadrature", "interpolation", "cluster+brute",
               "quadrature+brute", "interpolation+brute", "adaptive")
@@ -838,7 +838,12 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
     `grid`, `harmonics` and `extra_outputs` are the compact bounds' options (`quadlens bound`),
     used by the quadrature and interpolation strategies. `truth` (with check): the model's
     `true_margins`, computed once by a caller that checks several strategies."""
+    model = checked_model(model, "certificate")
     _check_request(model, [strategy], grid, harmonics, extra_outputs)
+    p = model.cfg.p
+    if check and truth is not None and tuple(truth.shape) != (p * p,):
+        raise QuadlensError(f"truth must hold the p^2 = {p * p} true margins (true_margins(model))"
+                            f", got shape {tuple(truth.shape)}")  # fmt: skip
     tune_allocator()  # freed multi-megabyte blocks are reused, not faulted in again (~20-30%)
     p, n = model.cfg.p, model.cfg.d_mlp
     base, _, fallback = strategy.partition("+")

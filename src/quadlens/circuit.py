@@ -23,7 +23,7 @@ from torch import Tensor
 
 from quadlens.config import ModelConfig
 from quadlens.errors import QuadlensError
-from quadlens.model import Model, activate
+from quadlens.model import Model, activate, checked_model
 
 
 @dataclass
@@ -83,6 +83,8 @@ def _embed_maps(model: Model, W_in: Tensor) -> tuple[Tensor, Tensor, Tensor | No
 
 def circuit(model: Model) -> Circuit:
     """U, V, O and the direct path of a constant-attention model. Differentiable."""
+    if not isinstance(model, Model):
+        checked_model(model, "circuit")  # (raises: what to pass instead)
     cfg = model.cfg
     if not cfg.constant_attention:
         raise QuadlensError(

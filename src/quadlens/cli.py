@@ -290,9 +290,14 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         zoo_mod.check_resumable(out)  # before anything is written
     try:
         # with --overwrite the old zoo is set aside until this one is trained, and put back if
-        # anything fails (a bad option found late, every member diverging); Ctrl-C keeps the
-        # new one for --resume
-        with rundir.fresh_out_dir(out, overwrite=args.overwrite, resume=args.resume):
+        # anything fails (a bad option found late, every member diverging) before a member of
+        # the new one has finished; Ctrl-C, or a failure after that, keeps the new one for
+        # --resume
+        def resumable() -> bool:
+            return any((out / "runs").glob(f"*/{rundir.WEIGHTS}"))
+
+        with rundir.fresh_out_dir(out, overwrite=args.overwrite, resume=args.resume,
+                                  resumable=resumable):  # fmt: skip
             results = zoo_mod.train_zoo(
                 out, args.preset, fixed, sweep, seeds, batch=args.batch, device=args.device,
                 resume=args.resume, progress=not args.quiet and not args.json,

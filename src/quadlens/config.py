@@ -63,8 +63,9 @@ class ModelConfig:
                 f"n_heads * d_head must equal d_model: {self.n_heads} * {self.d_head} != "
                 f"{self.d_model}"
             )
-        if not (isinstance(self.init_scale, (int, float)) and self.init_scale > 0):
-            raise QuadlensError(f"init_scale must be a positive number, got {self.init_scale!r}")
+        s = self.init_scale
+        if not (isinstance(s, (int, float)) and math.isfinite(s) and s > 0):
+            raise QuadlensError(f"init_scale must be a finite positive number, got {s!r}")
 
     @property
     def constant_attention(self) -> bool:
@@ -96,7 +97,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise QuadlensError(f"{name} must be a finite number >= 0, got {value!r}")
-        b = tuple(self.betas)
+        b = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else ()
         if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
             raise QuadlensError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         object.__setattr__(self, "betas", (float(b[0]), float(b[1])))
@@ -167,7 +168,7 @@ PRESETS: dict[str, RunConfig] = {
 
 def preset(name: str, **overrides: Any) -> RunConfig:
     """A preset with fields of the model or training config overridden by name."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise QuadlensError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
     base = PRESETS[name]
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from quadlens.circuit import circuit
 from quadlens.data import all_pairs, labels
-from quadlens.model import Model
+from quadlens.model import Model, checked_model
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def finite_model(model: Model) -> Model:
 @torch.no_grad()
 def evaluate(model: Model) -> EvalResult:
     """Scores of `model` (`finite_model`'s) on every input."""
-    logits = all_logits(model)
+    logits = all_logits(checked_model(model, "evaluate"))
     if not torch.isfinite(logits).all():
         logits = all_logits(finite_model(model))
     logits = logits.cpu()

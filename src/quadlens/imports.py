@@ -14,6 +14,7 @@ dict; no TransformerLens code runs). Anything else that would need code executio
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -38,6 +39,12 @@ class _InertConfig:
 
     def __setstate__(self, state: Any) -> None:
         self.fields = state if isinstance(state, dict) else {}
+
+
+def _as_path(path: object) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise QuadlensError(f"expected the path of a checkpoint file, got a {type(path).__name__}")
+    return Path(path)
 
 
 def safe_load(path: Path) -> Any:
@@ -113,10 +120,11 @@ def _activation(name: Any, path: Path) -> str:
 
 
 def import_tl(
-    path: Path, attention_rate: float, activation: str | None = None
+    path: Path | str, attention_rate: float, activation: str | None = None
 ) -> tuple[RunConfig, Model]:
     """A TransformerLens one-layer model; `attention_rate` says how its attention was used
     (1 = the constant-1/2 'pizza' hook, 0 = ordinary softmax attention)."""
+    path = _as_path(path)
     obj = safe_load(path)
     sd = _tensor_dict(obj, path, "model", "state_dict", "model_state_dict")
     need = [
@@ -154,6 +162,10 @@ def import_tl(
                 f"{path}: {bias} is non-zero; quadlens models have no attention or unembedding bias"
             )
     W_E, W_Q = sd["embed.W_E"], sd["blocks.0.attn.W_Q"]
+    if W_E.dim() != 2 or W_Q.dim() != 3:
+        raise QuadlensError(f"{path}: embed.W_E must be [vocab, d_model] and blocks.0.attn.W_Q "
+                            f"[heads, d_model, d_head]; got {tuple(W_E.shape)} and "
+                            f"{tuple(W_Q.shape)}")  # fmt: skip
     if W_E.shape[1] != W_Q.shape[1] and W_E.shape[0] == W_Q.shape[2]:
         raise QuadlensError(
             f"{path}: the weights are stored transposed, as in Zhong et al.'s clock/pizza "
@@ -196,8 +208,9 @@ def import_tl(
     return cfg, model_from_tensors(cfg, tensors, str(path))
 
 
-def import_zhong(model_path: Path, config_path: Path) -> tuple[RunConfig, Model]:
+def import_zhong(model_path: Path | str, config_path: Path | str) -> tuple[RunConfig, Model]:
     """A model from Zhong et al.'s clock/pizza repository (checkpoint + its config JSON)."""
+    model_path, config_path = _as_path(model_path), _as_path(config_path)
     if not config_path.is_file():
         raise QuadlensError(f"{config_path}: no such file")
     try:

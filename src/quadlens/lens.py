@@ -42,8 +42,8 @@ from torch import Tensor
 from quadlens import fourier
 from quadlens.circuit import Circuit, circuit
 from quadlens.data import labels
-from quadlens.evaluate import margins
-from quadlens.model import Model, activate
+from quadlens.evaluate import finite_model, margins
+from quadlens.model import Model, activate, checked_model
 
 PSI_TOLERANCE = 0.35  # radians (20 degrees): "psi = 2 phi" holds for a neuron within this
 DOMINANT = 0.5  # a neuron's primary frequency is dominant if it carries this much input power
@@ -122,8 +122,11 @@ class Analysis:
 
 
 def analyze(obj: Model | Circuit) -> Analysis:
-    """Run the lens on a model (or directly on a circuit)."""
+    """Run the lens on a model (or directly on a circuit); a model whose float32 forward
+    overflows is read in float64 (`finite_model`)."""
     notes: list[str] = []
+    if not isinstance(obj, Circuit):
+        obj = finite_model(checked_model(obj, "analyze"))
     if isinstance(obj, Model):
         cfg = obj.cfg
         if not cfg.constant_attention:

@@ -17,11 +17,13 @@ stream matters, so the forward computes it alone (exactly).
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import Tensor, nn
 
 from quadlens.config import ModelConfig, derived_seed
+from quadlens.errors import QuadlensError
 
 # Parameters that exist in a model of this config, in a fixed order (the init order).
 _ATTN = ("W_Q", "W_K", "W_V", "W_O")
@@ -128,3 +130,21 @@ class Model(nn.Module):
     def weight_norm(self) -> float:
         with torch.no_grad():
             return math.sqrt(sum(float((p.double() ** 2).sum()) for p in self.parameters()))
+
+
+def checked_model(obj: object, who: str) -> Model:
+    """`obj` if it is a Model with finite parameters; otherwise a QuadlensError that says what
+    to pass instead (the API's analyses take a model, not the path of its run)."""
+    if isinstance(obj, Model):
+        bad = [n for n, p in obj.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise QuadlensError(f"{who}: the model's {', '.join(bad)} "
+                                f"{'are' if len(bad) > 1 else 'is'} not finite (NaN or infinity)")
+        return obj
+    if isinstance(obj, str | os.PathLike):
+        got = f"the path {str(obj)!r}: load the run first, quadlens.load_run(path)[1]"
+    elif isinstance(obj, tuple) and any(isinstance(x, Model) for x in obj):
+        got = "a tuple: quadlens.load_run returns (config, model); pass its [1]"
+    else:
+        got = f"a {type(obj).__name__}"
+    raise QuadlensError(f"{who}: expected a quadlens Model, got {got}")

@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -226,13 +226,15 @@ def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False,
 
 
 @contextmanager
-def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False) -> Iterator[None]:
+def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False,
+                  resumable: Callable[[], bool] | None = None) -> Iterator[None]:  # fmt: skip
     """`prepare_out_dir` around a command that fills `out`, undone if the command fails: a run
     that fails (diverged training, bad input found late) leaves no half-written directory, and
     with `overwrite` the directory it was to replace is put back as it was (it is set aside,
     renamed, until the command succeeds, then removed). An interrupted command (Ctrl-C: its
-    checkpoint is what `--resume` continues) keeps what it wrote. With `resume` nothing is set
-    aside or removed."""
+    checkpoint is what `--resume` continues) keeps what it wrote, as does a failed one for which
+    `resumable()` says that what it wrote is worth continuing (a zoo with finished members).
+    With `resume` nothing is set aside or removed."""
     if resume:
         prepare_out_dir(out, overwrite=False, resume=True)
         yield
@@ -247,11 +249,11 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False) -> Iterator[
     try:
         out.mkdir(parents=True, exist_ok=True)
         yield
-    except KeyboardInterrupt:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) or (resumable is not None and resumable()):
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            raise
         shutil.rmtree(out, ignore_errors=True)
         if old is not None:
             old.rename(out)

@@ -188,7 +188,7 @@ def progress_bar(progress: bool, tty_interval: float, **kw: Any) -> tqdm:
 
 def train(
     cfg: RunConfig,
-    out: Path | None = None,
+    out: Path | str | None = None,
     *,
     device: str = "auto",
     resume: bool = False,
@@ -198,8 +198,9 @@ def train(
 ) -> TrainResult:
     """Train the model of `cfg`; with `out`, write a run directory (see `rundir`).
 
-    `out` must already be prepared (`rundir.prepare_out_dir`). With `resume`, training continues
-    from `out/checkpoint.safetensors` if there is one."""
+    `out` must be a new or empty directory (`rundir.prepare_out_dir` makes one). With `resume`,
+    training continues from `out/checkpoint.safetensors` if there is one."""
+    _check_configs([cfg])
     if cfg.train is None:
         raise QuadlensError("this config has no training recipe (an imported run?)")
     bar = progress_bar(progress, 0.2, total=cfg.train.epochs, unit="epoch",
@@ -210,6 +211,34 @@ def train(
                            command=command, on_metrics=callback)[0]  # fmt: skip
     finally:
         bar.close()
+
+
+def _check_configs(cfgs: list[RunConfig]) -> None:
+    for c in cfgs:
+        if not isinstance(c, RunConfig):
+            raise QuadlensError(f"expected a RunConfig (e.g. quadlens.preset('pizza', seed=1)), "
+                                f"got a {type(c).__name__}")  # fmt: skip
+
+
+def _check_outs(outs: list[Path | str | None], resume: bool) -> list[Path | None]:
+    """The run directories as Paths, refused where training would write over something: a
+    file, a directory that is not empty (unless resuming), a finished run, one directory for
+    two models."""
+    paths = [None if o is None else Path(o) for o in outs]
+    given = [o.resolve() for o in paths if o is not None]
+    if len(set(given)) != len(given):
+        raise QuadlensError("two models of the batch were given the same run directory")
+    for out in paths:
+        if out is None:
+            continue
+        if out.exists() and not out.is_dir():
+            raise QuadlensError(f"{out}: exists and is not a directory")
+        if resume and (out / rundir.WEIGHTS).is_file():
+            raise QuadlensError(f"{out}: this run is already complete (nothing to resume)")
+        if not resume and out.is_dir() and any(out.iterdir()):
+            raise QuadlensError(f"{out}: not empty; give a new or empty directory, or "
+                                "resume=True to continue the run there")  # fmt: skip
+    return paths
 
 
 def step_function(cfgs: list[RunConfig], device: str = "cpu",
@@ -248,7 +277,7 @@ def batch_key(cfg: RunConfig) -> tuple[Any, ...]:
 
 def train_batch(
     cfgs: list[RunConfig],
-    outs: list[Path | None],
+    outs: list[Path | str | None],
     *,
     device: str = "auto",
     resume: bool = False,
@@ -261,6 +290,8 @@ def train_batch(
     continues from it; all members must then be at the same epoch."""
     if not cfgs or len(cfgs) != len(outs):
         raise QuadlensError("train_batch needs one output (or None) per config")
+    _check_configs(cfgs)
+    outs = _check_outs(outs, resume)
     if any(c.train is None for c in cfgs):
         raise QuadlensError("a config has no training recipe (an imported run?)")
     if len({batch_key(c) for c in cfgs}) != 1:
