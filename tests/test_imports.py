@@ -190,3 +190,18 @@ def test_tl_state_dict_with_a_malformed_w_q(tmp_path):
     torch.save(sd, tmp_path / "q.pth")
     with pytest.raises(QuadlensError, match=r"W_Q \[heads, d_model, d_head\]"):
         import_tl(tmp_path / "q.pth", 1.0)
+
+
+def test_a_float64_checkpoint_is_rounded_and_says_so(tmp_path):
+    """It was rounded to float32 silently: the certificates are for the rounded model."""
+    from tests.conftest import TINY_MODEL
+
+    sd = {k: v.double() for k, v in tl_state_dict(Model(TINY_MODEL, seed=0)).items()}
+    sd["blocks.0.mlp.W_in"] = sd["blocks.0.mlp.W_in"] + 1e-12  # not representable in float32
+    torch.save(sd, tmp_path / "f64.pth")
+    cfg, _ = import_tl(tmp_path / "f64.pth", 1.0)
+    assert cfg.source["rounded_to_float32"] is True
+    exact = {k: v.double() for k, v in tl_state_dict(Model(TINY_MODEL, seed=0)).items()}
+    torch.save(exact, tmp_path / "exact.pth")  # float64 holding float32 values: nothing lost
+    cfg, _ = import_tl(tmp_path / "exact.pth", 1.0)
+    assert "rounded_to_float32" not in cfg.source

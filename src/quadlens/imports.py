@@ -98,7 +98,17 @@ def _tensor_dict(obj: Any, path: Path, *keys: str) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise QuadlensError(f"{path}: expected a state dict of tensors")
-    return {str(k): v.float() for k, v in obj.items()}
+    return {str(k): v for k, v in obj.items()}
+
+
+def _as_float32(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, bool]]:
+    """The state dict in float32, quadlens's precision, and for the run's `source`
+    {"rounded_to_float32": True} where that rounded a float64 checkpoint (every result is then
+    for the rounded weights)."""
+    out = {k: v.float() for k, v in sd.items()}
+    rounded = any(v.dtype == torch.float64 and not torch.equal(v, out[k].double())
+                  for k, v in sd.items())  # fmt: skip
+    return out, {"rounded_to_float32": True} if rounded else {}
 
 
 def _require(sd: dict[str, torch.Tensor], names: list[str], path: Path, kind: str) -> None:
@@ -126,7 +136,7 @@ def import_tl(
     (1 = the constant-1/2 'pizza' hook, 0 = ordinary softmax attention)."""
     path = _as_path(path)
     obj = safe_load(path)
-    sd = _tensor_dict(obj, path, "model", "state_dict", "model_state_dict")
+    sd, rounded = _as_float32(_tensor_dict(obj, path, "model", "state_dict", "model_state_dict"))
     need = [
         "embed.W_E",
         "pos_embed.W_pos",
@@ -203,6 +213,7 @@ def import_tl(
         "file": str(path),
         "attention_rate": attention_rate,
         "tl_config": _jsonable(tl_cfg),
+        **rounded,
     }
     cfg = RunConfig(model=model_cfg, train=None, preset=None, source=source)
     return cfg, model_from_tensors(cfg, tensors, str(path))
@@ -224,7 +235,8 @@ def import_zhong(model_path: Path | str, config_path: Path | str) -> tuple[RunCo
         raise QuadlensError(f"{config_path}: n_layers is {zcfg['n_layers']}; quadlens needs 1")
     if zcfg.get("diff_vocab") or zcfg.get("eqn_sign"):
         raise QuadlensError(f"{config_path}: a variant task (diff_vocab/eqn_sign); need a + b")
-    sd = _tensor_dict(safe_load(model_path), model_path, "model", "state_dict")
+    sd, rounded = _as_float32(_tensor_dict(safe_load(model_path), model_path, "model",
+                                           "state_dict"))
     need = [
         "embed.W_E",
         "pos_embed.W_pos",
@@ -284,6 +296,7 @@ def import_zhong(model_path: Path | str, config_path: Path | str) -> tuple[RunCo
         "config_file": str(config_path),
         "attn_coeff": c,
         "zhong_config": _jsonable(zcfg),
+        **rounded,
     }
     cfg = RunConfig(model=model_cfg, train=None, preset=None, source=source)
     return cfg, model_from_tensors(cfg, tensors, str(model_path))

@@ -60,6 +60,8 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     from quadlens.report import build
     from quadlens.train import train
 
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise QuadlensError(f"seed must be an integer >= 0, got {seed!r}")
     t_start = time.perf_counter()
     st = _Stages(quiet)
     if from_run is not None:
