@@ -175,6 +175,23 @@ def test_dead_mlp_is_explained_not_crashed(tmp_path, tiny_run):
     an = json.loads(res.out)
     assert an["fve"]["pizza"] is None and an["relu_split"]["linear_frac"] is None
     assert any("every neuron is dead" in n for n in an["notes"])
+    assert not any("of live neurons" in n for n in an["notes"])  # (there are none)
+
+
+def test_lens_on_an_all_zero_model():
+    """No input power at all: the spectrum was 0/0 (NaN)."""
+    import math
+
+    import quadlens as ql
+    from tests.conftest import TINY_MODEL
+
+    model = ql.Model(TINY_MODEL, seed=0)
+    with torch.no_grad():
+        for q in model.parameters():
+            q.zero_()
+    an = ql.analyze(model)
+    assert all(math.isfinite(x) for x in an.input_spectrum)
+    assert any("every neuron is dead" in n for n in an.notes)
 
 
 def test_bilinear_max_k_past_the_eigenvectors(tmp_path):

@@ -59,9 +59,13 @@ def safe_load(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()
-        detail = next(
-            (ln for ln in first if "GLOBAL" in ln or "Unsupported" in ln), first[0] if first else ""
-        )
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head[:1] != b"\x80" and head != b"PK":  # neither a pickle nor a torch zip: JSON, text
+            raise QuadlensError(f"{path}: not a PyTorch checkpoint (neither a pickle nor a torch "
+                                "zip archive)") from None  # fmt: skip
+        detail = next((ln for ln in first if "GLOBAL" in ln or "Unsupported" in ln),
+                      first[0] if first else "")  # fmt: skip
         raise QuadlensError(
             f"{path}: refusing to load: the file needs arbitrary code to unpickle "
             f"({detail.strip()}); re-save it as a plain state dict of tensors "

@@ -163,14 +163,14 @@ def analyze(obj: Model | Circuit) -> Analysis:
                      "nothing, and there is no frequency or cluster to find")  # fmt: skip
     dominant = [f for f in live if f.frac_explained >= DOMINANT]
     frac_dominant = len(dominant) / max(len(live), 1)
-    if frac_dominant < 0.5:
+    if live and frac_dominant < 0.5:
         notes.append(
             f"only {frac_dominant:.0%} of live neurons have a dominant frequency (>= "
             f"{DOMINANT:.0%} of input power): the neurons are not single-frequency, and the "
             "cluster picture is weak"
         )
     spectrum = (power_U + power_V).sum(1)
-    spectrum = spectrum / spectrum.sum()
+    spectrum = spectrum / spectrum.sum() if spectrum.sum() > 0 else spectrum  # (0: no power)
     keys = _key_frequencies(fits)
     if live and not keys:
         notes.append(
