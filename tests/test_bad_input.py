@@ -557,3 +557,73 @@ def test_api_options_and_imports_are_checked(tmp_path, tiny_run):
         ql.import_tl(str(tmp_path / "none.pth"), 1.0)  # a str is a path
     with pytest.raises(ql.QuadlensError, match="expected the path"):
         ql.import_tl(model, 1.0)
+
+
+# --- found reviewing this session's changes ---
+
+
+def test_a_last_step_that_leaves_non_finite_weights_is_a_divergence(tmp_path):
+    """The loss is checked before each step; a last step that makes the parameters infinite
+    saved them, and the zoo stopped (and was wedged: every --resume failed on that member)."""
+    args = [*TINY_ARGS, "--epochs", "1", "--warmup-epochs", "0"]
+    _one_line_error(run_cli("train", *args, "--lr", "1e39", "--out", str(tmp_path / "r")),
+                    "its last step left")  # fmt: skip
+    assert not (tmp_path / "r").exists()
+    zoo = tmp_path / "zoo"
+    res = run_cli("zoo", "train", *args, "--lr", "1e39,1e-3", "--seeds", "0", "--workers", "1",
+                  "--out", str(zoo), "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    out = json.loads(res.out)
+    assert [m["name"] for m in out["models"]] == ["lr0.001-seed0000"]
+    assert [d["name"] for d in out["diverged"]] == ["lr1e+39-seed0000"]
+    assert not (zoo / "runs" / "lr1e+39-seed0000" / rundir.WEIGHTS).exists()
+
+
+def test_the_zoo_bar_ends_at_its_total_on_resume_with_a_diverged_member(tmp_path, monkeypatch):
+    from quadlens import zoo as zoo_mod
+
+    zoo = tmp_path / "zoo"
+    args = [*TINY_ARGS, "--epochs", "100", "--seeds", "0", "--lr", "3e-3,1e4", "--workers", "1",
+            "--out", str(zoo)]  # fmt: skip
+    assert run_cli("zoo", "train", *args).code == 0
+    shutil.rmtree(zoo / "runs" / "lr0.003-seed0000")  # to be trained again by --resume
+    bars = []
+
+    class Bar(_CountingBar):
+        def __init__(self, total: int, initial: int = 0, **kw: object) -> None:
+            super().__init__()
+            self.n, self.total = initial, total
+            bars.append(self)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(zoo_mod, "progress_bar", lambda progress, interval, **kw: Bar(**kw))
+    assert run_cli("zoo", "train", *args, "--resume").code == 0
+    assert bars and bars[0].n == bars[0].total == 200  # (the diverged member's 100 were missing)
+
+
+def test_an_import_whose_config_holds_infinity_loads(tmp_path, zhong_paths):
+    """config.json writes an infinity as null, the weights' metadata kept it: the two never
+    compared equal, and every command after the import refused the run."""
+    model, config = zhong_paths
+    cfg = json.loads(config.read_text())
+    cfg["clip_grad"] = float("inf")
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps(cfg))
+    run = tmp_path / "run"
+    assert run_cli("import", "zhong", str(model), str(bad), "--out", str(run)).code == 0
+    res = run_cli("eval", str(run), "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["accuracy"] == 1.0
+
+
+def test_numpy_integers_are_integers(tiny_run):
+    import numpy as np
+
+    import quadlens as ql
+
+    _, model = ql.load_run(tiny_run)
+    a = ql.bounds(model, grid=np.int64(16), harmonics=np.int32(4), check=False)
+    b = ql.bounds(model, grid=16, harmonics=4, check=False)
+    assert [c.bound for c in a.clusters] == [c.bound for c in b.clusters]

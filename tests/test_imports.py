@@ -202,6 +202,11 @@ def test_a_float64_checkpoint_is_rounded_and_says_so(tmp_path):
     torch.save(sd, tmp_path / "f64.pth")
     cfg, _ = import_tl(tmp_path / "f64.pth", 1.0)
     assert cfg.source["rounded_to_float32"] is True
+    from tests.conftest import run_cli
+
+    res = run_cli("import", "tl", str(tmp_path / "f64.pth"), "--attention-rate", "1",
+                  "--out", str(tmp_path / "run"))  # fmt: skip
+    assert res.code == 0 and "float64" in res.err, res.err
     exact = {k: v.double() for k, v in tl_state_dict(Model(TINY_MODEL, seed=0)).items()}
     torch.save(exact, tmp_path / "exact.pth")  # float64 holding float32 values: nothing lost
     cfg, _ = import_tl(tmp_path / "exact.pth", 1.0)

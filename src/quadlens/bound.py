@@ -78,6 +78,7 @@ logit); the compact bound by ~40 (M + 1) 2p |K|.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -557,7 +558,7 @@ def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
     """The bound's (and the compact certificates') options, or a QuadlensError saying why not."""
     for name, value in (("grid", grid), ("harmonics", harmonics),
                         ("extra-outputs", extra_outputs)):  # fmt: skip
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise QuadlensError(f"--{name} must be an integer, got {value!r}")
     check_grid(grid)
     if harmonics < 1:

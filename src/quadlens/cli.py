@@ -405,9 +405,6 @@ def cmd_synth(args: argparse.Namespace) -> int:
         cfg, model = synth.pizza(args.p, args.width, args.seed, args.freqs, args.noise)
         what = f"synthetic pizza (frequencies {cfg.source['freqs']})"
     _write_import(out, cfg, model, args.overwrite, args.command_line)
-    if (cfg.source or {}).get("rounded_to_float32"):
-        print("quadlens: note: the checkpoint is float64; quadlens models are float32, so the "
-              "run holds the rounded weights and every result is for them", file=sys.stderr)
     ev = evaluate(model)
     _emit({"run": str(out), **ev.to_dict()}, args.json,
           f"{what} p={args.p} width={args.width} -> {out}: accuracy {ev.accuracy:.2%}, "
@@ -698,6 +695,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         cfg, model = import_tl(Path(args.file), args.attention_rate, args.activation)
     _write_import(out, cfg, model, args.overwrite, args.command_line)
+    if (cfg.source or {}).get("rounded_to_float32"):
+        print("quadlens: note: the checkpoint is float64; quadlens models are float32, so the "
+              "run holds the rounded weights and every result is for them", file=sys.stderr)
     ev = evaluate(model)
     _emit(
         {"run": str(out), **ev.to_dict()},

@@ -175,7 +175,8 @@ def load_run(run: str | Path) -> tuple[RunConfig, Model]:
     model = model_from_tensors(cfg, tensors, str(weights))
     if "config" in meta:  # what save_model wrote beside the weights
         try:
-            saved = RunConfig.from_dict(json.loads(meta["config"]), str(weights))
+            # (compared as config.json holds it: write_json makes NaN and infinities null)
+            saved = RunConfig.from_dict(finite_json(json.loads(meta["config"])), str(weights))
         except (json.JSONDecodeError, QuadlensError):
             saved = None
         if saved != cfg:
@@ -203,7 +204,7 @@ def read_checkpoint(run: Path, cfg: RunConfig) -> tuple[int, Model, dict[str, to
 
 def save_model(run: Path, cfg: RunConfig, model: Model) -> None:
     tensors = {n: p for n, p in model.named_parameters()}
-    save_tensors(run / WEIGHTS, tensors, {"config": json.dumps(cfg.to_dict())})
+    save_tensors(run / WEIGHTS, tensors, {"config": json.dumps(finite_json(cfg.to_dict()))})
 
 
 def prepare_out_dir(out: Path, overwrite: bool, resume: bool = False,

@@ -353,9 +353,8 @@ def train_batch(
                 losses = stepper()
                 for i, (m, loss) in enumerate(zip(members, losses, strict=True)):
                     if not math.isfinite(loss):
-                        who = m.out.name if m.out is not None else f"seed {m.cfg.train.seed}"
-                        raise DivergedError(f"training diverged at epoch {step} ({who}): loss is "
-                                       f"{loss}; try a smaller --lr", i)  # fmt: skip
+                        raise DivergedError(f"training diverged at epoch {step} ({_who(m)}): "
+                                            f"loss is {loss}; try a smaller --lr", i)  # fmt: skip
                 AdamW.step_all([m.opt for m in members], [lr_at(step, m.cfg) for m in members])
                 completed = step + 1
                 if bar is not None:
@@ -372,6 +371,11 @@ def train_batch(
                     rundir.write_text(metric_file, "".join(_read_metrics(metric_file, completed)))
             raise
     seconds = time.perf_counter() - t0
+    for i, m in enumerate(members):  # (the loss is checked before each step, not after the last)
+        bad = [n for n, q in m.model.named_parameters() if not torch.isfinite(q).all()]
+        if bad:
+            raise DivergedError(f"training diverged at epoch {t.epochs - 1} ({_who(m)}): its last "
+                                f"step left {', '.join(bad)} non-finite; try a smaller --lr", i)
     results = []
     for m in members:
         model = _detached_copy(m.model).cpu()
@@ -380,6 +384,11 @@ def train_batch(
             (m.out / rundir.CHECKPOINT).unlink(missing_ok=True)
         results.append(TrainResult(model, m.cfg, evaluate(model), seconds, t.epochs - start, m.out))
     return results
+
+
+def _who(m: _Member) -> str:
+    assert m.cfg.train is not None
+    return m.out.name if m.out is not None else f"seed {m.cfg.train.seed}"
 
 
 def _detached_copy(model: Model) -> Model:

@@ -236,8 +236,9 @@ def train_zoo(
     done_before = [(m, None) for m in finished]
     epochs = {m.name: cfgs[m.name].train.epochs for m in mem}  # type: ignore[union-attr]
     total = sum(epochs.values())
+    settled = [m for m in mem if m not in todo]  # finished, or diverged (not trained again)
     bar = progress_bar(progress, 0.5, total=total, unit="model-epoch", desc=f"zoo {zoo.name}",
-                       initial=sum(epochs[m.name] for m, _ in done_before))  # fmt: skip
+                       initial=sum(epochs[m.name] for m in settled))  # fmt: skip
     # batches: equal shapes and cadence, and equal resume step
     groups: dict[tuple[Any, ...], list[Member]] = {}
     for m in todo:
