@@ -248,6 +248,10 @@ def test_a_diverging_zoo_member_does_not_stop_the_zoo(tmp_path, extra):
         study = json.loads(res.out)
         assert study["n_models"] == 1 and study["n_unfinished"] == 0
         assert study["diverged"] == ["lr10000-seed0000"]
+        bad = zoo / "runs" / "lr10000-seed0000"
+        _one_line_error(run_cli("info", str(bad)), "its training diverged")
+        (bad / rundir.CHECKPOINT).write_bytes(b"")  # (a diverged member is not "interrupted")
+        _one_line_error(run_cli("info", str(bad)), "its training diverged")
 
 
 def test_json_is_strict_for_a_model_that_overflows(tmp_path, tiny_run):

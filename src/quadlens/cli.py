@@ -149,7 +149,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     run = Path(args.run)
     cfg = rundir.read_config(run)
     epoch = None  # the epoch an interrupted run's checkpoint holds
-    if not (run / rundir.WEIGHTS).is_file() and (run / rundir.CHECKPOINT).is_file():
+    interrupted = not (run / rundir.WEIGHTS).is_file() and (run / rundir.CHECKPOINT).is_file()
+    if interrupted and not (run / rundir.DIVERGED).is_file():  # (a diverged one: load_run says)
         epoch, model, _ = rundir.read_checkpoint(run, cfg)
     else:
         cfg, model = rundir.load_run(run)

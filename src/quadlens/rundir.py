@@ -6,6 +6,7 @@
     RUN/environment.json       package versions, git revision, platform, command line
     RUN/checkpoint.safetensors periodic training state (parameters + AdamW state), removed at
                                the end; `--resume` continues from it
+    RUN/diverged.json          a zoo member whose training diverged: the message
 
 Every file but metrics.jsonl is written to a temporary name in the same directory and renamed
 into place, so an interrupted write never leaves a half-written file. metrics.jsonl is appended
@@ -41,6 +42,7 @@ WEIGHTS = "weights.safetensors"
 METRICS = "metrics.jsonl"
 ENVIRONMENT = "environment.json"
 CHECKPOINT = "checkpoint.safetensors"
+DIVERGED = "diverged.json"  # a zoo member whose training diverged: {"error": the message}
 
 
 @contextmanager
@@ -165,11 +167,12 @@ def load_run(run: str | Path) -> tuple[RunConfig, Model]:
     cfg = read_config(run)
     weights = run / WEIGHTS
     if not weights.is_file():
-        hint = (
-            " (training did not finish; continue it with --resume)"
-            if (run / CHECKPOINT).exists()
-            else ""
-        )
+        if (run / DIVERGED).is_file():
+            hint = " (its training diverged: see its diverged.json; train it with a smaller --lr)"
+        elif (run / CHECKPOINT).exists():
+            hint = " (training did not finish; continue it with --resume)"
+        else:
+            hint = ""
         raise QuadlensError(f"{run}: no {WEIGHTS}{hint}")
     tensors, meta = load_tensors(weights)
     model = model_from_tensors(cfg, tensors, str(weights))

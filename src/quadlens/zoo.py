@@ -63,7 +63,7 @@ class Member:
         return preset(preset_name, **fixed, **self.overrides, seed=self.seed)
 
 
-DIVERGED = "diverged.json"  # in a member's run directory: its training diverged (the message)
+DIVERGED = rundir.DIVERGED
 MAX_SEEDS = 100_000  # a zoo's seeds (a typo such as 0-1000000000 would exhaust memory)
 
 
