@@ -631,3 +631,18 @@ def test_numpy_integers_are_integers(tiny_run):
     a = ql.bounds(model, grid=np.int64(16), harmonics=np.int32(4), check=False)
     b = ql.bounds(model, grid=16, harmonics=4, check=False)
     assert [c.bound for c in a.clusters] == [c.bound for c in b.clusters]
+
+
+def test_study_leaves_members_the_lens_does_not_fit_out_of_the_key_frequency_count(tmp_path):
+    """A softmax member had n_key_frequencies 0 (its other metrics null): the sweep figure drew
+    it at 0 key frequencies."""
+    zoo = tmp_path / "zoo"
+    assert run_cli("zoo", "train", *TINY_ARGS, "--epochs", "100", "--seeds", "0",
+                   "--attention-rate", "0,1", "--workers", "1", "--out", str(zoo)).code == 0
+    res = run_cli("zoo", "study", str(zoo), "--json", "--no-figures", "--workers", "1")
+    assert res.code == 0, res.err
+    rows = {r["name"]: r for r in json.loads(res.out)["per_model"]}
+    assert rows["attention_rate0-seed0000"]["n_key_frequencies"] is None
+    assert rows["attention_rate1-seed0000"]["n_key_frequencies"] is not None
+    res = run_cli("certify", str(zoo), "--strategy", "brute", "--no-figures")
+    assert res.code == 0 and "1 models certified (1 skipped" in res.out, res.out

@@ -88,6 +88,23 @@ def test_report_on_models_the_proofs_do_not_fit(tmp_path, extra):
     assert "has not generalised (yet)" in md and "grokking" not in md
     if extra[0] == "--activation":
         assert "Note: activation is gelu, not ReLU" in md and "activation here: gelu" in md
+        # every section says why it is empty (the secondary-frequency one had no text at all)
+        assert "Not computed: the closed forms" in md and "Not drawn: the secondary" in md
+    else:  # reproduce on it keeps the accuracy (it printed "-": the lens does not apply)
+        res = run_cli("reproduce", "--from", str(run), "--json")
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["accuracy"] is not None
+
+
+def test_report_of_an_mlp_only_model(tmp_path):
+    """The model table showed heads, d_head and an attention rate the model does not have, and
+    called a constructed model imported."""
+    run = tmp_path / "synth"
+    assert run_cli("synth", "pizza", "--p", "23", "--width", "64", "--out", str(run)).code == 0
+    assert run_cli("report", str(run)).code == 0
+    md = (run / "report" / "report.md").read_text()
+    assert "MLP only" in md and "attention rate" not in md and "heads x d_head" not in md
+    assert "imported or constructed" in md
 
 
 def test_zoo_report(tmp_path):

@@ -366,7 +366,7 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"  100% accurate:                 {study['accuracy_all_100']}",
         f"  fit the quadrature picture:    {study['n_fit_quadrature']}",
         f"  every key cluster votes right: {study['n_all_key_votes_correct']}",
-        f"  median key frequencies {_fmt(med['n_key_frequencies'], 'g')}, FVE pizza "
+        f"  median number of key frequencies {_fmt(med['n_key_frequencies'], 'g')}, FVE pizza "
         f"{_fmt(med['fve_pizza'])}, clock {_fmt(med['fve_clock'])}, pizza+secondary "
         f"{_fmt(med['fve_pizza_secondary'])}, psi = 2 phi {_fmt(med['frac_psi_2phi'], '.0%')}",
         f"  compact bounds non-vacuous on every key cluster: "
@@ -490,15 +490,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         from_run=Path(args.from_run) if args.from_run else None,
         quiet=args.quiet or args.json, command=args.command_line,
     )  # fmt: skip
+    keys = res["key_frequencies"]
     lines = [f"{res['run']}: accuracy {_fmt(res['accuracy'], '.2%')}, key frequencies "
-             f"{res['key_frequencies']}"]  # fmt: skip
+             f"{keys if keys is not None else '(the lens does not apply)'}"]  # fmt: skip
     if res["bounds"]:
         lines.append("bounds (actual -> compact, of C_k): " + ", ".join(
             f"k={b['freq']}: {b['actual']:.2f} -> {b['bound']:.2f}" for b in res["bounds"]))
     if res["certified"]:
         flops = res["certificate_flops"]
-        lines.append("certified accuracy (FLOPs vs brute force): " + ", ".join(
-            f"{k} {v:.1%} ({flops['brute'] / flops[k]:.2g}x)" for k, v in res["certified"].items()))
+        lines.append("certified accuracy (times fewer FLOPs than brute force; below 1x: more): "
+                     + ", ".join(f"{k} {v:.1%} ({flops['brute'] / flops[k]:.2g}x)"
+                                 for k, v in res["certified"].items()))  # fmt: skip
     lines += [f"note: {n}" for n in res["notes"]]
     lines.append(f"report: {res['report']}  (total {res['total_seconds']:.0f} s)")
     _emit(res, args.json, "\n".join(lines))
@@ -565,7 +567,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 def certify_zoo_table(res: dict[str, Any]) -> str:
     lines = [
-        f"zoo {res['zoo']}: {res['n_models']} models",
+        f"zoo {res['zoo']}: {res['n_models']} models certified"
+        + (f" ({len(res['skipped'])} skipped, listed below)" if res.get("skipped") else ""),
         "",
         " strategy             models certified 100%   median certified   median cost vs brute"
         "              vs the transformer's forward",

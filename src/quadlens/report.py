@@ -185,10 +185,15 @@ def _run_sections(run: Path) -> list[Section]:
     if warning:
         s.warning(warning)
     m = cfg["model"]
-    rows = [["vocabulary p", m["p"]], ["d_model / heads x d_head", f"{m['d_model']} / "
-             f"{m['n_heads']} x {m['d_head']}"], ["d_mlp", m["d_mlp"]],
-            ["activation", m["activation"]], ["attention rate (1 = constant: pizza)",
-                                              m["attention_rate"]]]  # fmt: skip
+    if m.get("architecture", "transformer") == "mlp":  # no attention, no residual stream
+        rows = [["vocabulary p", m["p"]], ["architecture", f"MLP only (embeddings "
+                 f"{m.get('combine', 'concat')}, d_model {m['d_model']})"], ["d_mlp", m["d_mlp"]],
+                ["activation", m["activation"]]]  # fmt: skip
+    else:
+        rows = [["vocabulary p", m["p"]], ["d_model / heads x d_head", f"{m['d_model']} / "
+                 f"{m['n_heads']} x {m['d_head']}"], ["d_mlp", m["d_mlp"]],
+                ["activation", m["activation"]], ["attention rate (1 = constant: pizza)",
+                                                  m["attention_rate"]]]  # fmt: skip
     if cfg.get("train"):
         t = cfg["train"]
         rows += [["preset, seed", f"{cfg.get('preset')}, {t['seed']}"], ["epochs", t["epochs"]],
@@ -205,7 +210,7 @@ def _run_sections(run: Path) -> list[Section]:
         plots.training_curves(rows_m, ana)
         s.figure(ana / "training.png", _training_caption(rows_m), figs)
     else:
-        s.text("No training metrics (an imported checkpoint).")
+        s.text("No training metrics (an imported or constructed model).")
     secs.append(s)
 
     s = Section("Key frequencies")
@@ -241,15 +246,22 @@ def _run_sections(run: Path) -> list[Section]:
 
         s = Section("Closed forms and their fit")
         f = an["fve"]
-        s.text(f"Share of the MLP logits' variance explained: pizza form {_fmt(f['pizza'])}, "
-               f"clock form {_fmt(f['clock'])}, pizza + secondary frequencies "
-               f"{_fmt(f['pizza_secondary'])}.")  # fmt: skip
+        if f["pizza"] is None:
+            s.text(f"Not computed: the closed forms come from ReLU's integral identity "
+                   f"(activation here: {m['activation']}).")  # fmt: skip
+        else:
+            s.text(f"Share of the MLP logits' variance explained: pizza form "
+                   f"{_fmt(f['pizza'])}, clock form {_fmt(f['clock'])}, pizza + secondary "
+                   f"frequencies {_fmt(f['pizza_secondary'])}.")  # fmt: skip
         s.figure(ana / "logits.png", "The MLP's logit for c = 0 over all (a, b), beside the "
                  "pizza and clock closed forms. The pizza form's |cos(w(a-b)/2)| stripes are "
                  "visible in the real logits, softened toward the clock form.", figs)
         secs.append(s)
 
         s = Section("Secondary frequencies")
+        if not (ana / "secondary.png").is_file():
+            s.text(f"Not drawn: the secondary components are read through ReLU's linear half "
+                   f"(activation here: {m['activation']}).")  # fmt: skip
         s.figure(ana / "secondary.png", "Each neuron's input component at twice its frequency, "
                  "with phase near 2 phi + pi: through the linear half of ReLU it cancels part of "
                  "the pizza form's harmonics, which is why the logits look clock-like.", figs)
@@ -371,6 +383,11 @@ def _zoo_sections(zoo: Path) -> list[Section]:
     elif cert is None:
         s.missing("Zoo certificates", f"quadlens certify {zoo} --all-strategies --check")
     else:
+        skipped = cert.get("skipped", [])
+        s.text(f"{cert['n_models']} models certified"
+               + (f"; {len(skipped)} skipped, which the certificates do not fit ("
+                  + "; ".join(f"{k['name']}: {k['reason']}" for k in skipped[:3])
+                  + ("; ..." if len(skipped) > 3 else "") + ")" if skipped else "") + ".")
         s.table("certify-table", ["strategy", "models certified 100%", "median certified",
                                   "median FLOPs / brute", "median FLOPs / forward"],
                 [[k, f"{v['n_certified_100']} ({v['frac_certified_100']:.0%})",

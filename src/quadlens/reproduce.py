@@ -56,6 +56,7 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     from quadlens.bound import bound
     from quadlens.certify import STRATEGIES, certify
     from quadlens.compare import compare, format_table, to_dicts
+    from quadlens.evaluate import evaluate
     from quadlens.lens import analyze
     from quadlens.report import build
     from quadlens.train import train
@@ -138,7 +139,7 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     summary = {
         "run": str(run),
         "report": str(page),
-        "accuracy": an.accuracy if an else None,
+        "accuracy": an.accuracy if an else evaluate(model).accuracy,
         "key_frequencies": an.key_frequencies if an else None,
         "bounds": None if rep is None else [
             {"freq": c.freq, "actual": c.actual, "bound": c.bound} for c in rep.clusters],

@@ -51,7 +51,8 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
     row = {
         "name": member["name"], "seed": member["seed"], **member["overrides"],
         "accuracy": ev.accuracy, "min_margin": ev.min_margin, "applicable": an.applicable,
-        "n_key_frequencies": len(an.key_frequencies), "key_frequencies": an.key_frequencies,
+        "n_key_frequencies": len(an.key_frequencies) if an.applicable else None,  # (null: n/a)
+        "key_frequencies": an.key_frequencies,
         "fve_pizza": an.fve["pizza"], "fve_clock": an.fve["clock"],
         "fve_pizza_secondary": an.fve["pizza_secondary"], "frac_psi_2phi": an.frac_psi_2phi,
         "frac_dominant": an.frac_dominant,
