@@ -144,3 +144,19 @@ def test_tutorial_script_runs(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "key frequencies" in res.stdout and "sound: True" in res.stdout
     assert (tmp_path / "t" / "report" / "index.html").is_file()
+
+
+def test_reproduce_text_says_which_way_its_flops_ratio_goes(reproduced, monkeypatch):
+    """It printed brute / strategy under "FLOPs vs brute force": 0.56x read as cheaper."""
+    import sys
+
+    run, summary = reproduced
+    # (the module: quadlens.reproduce, the attribute, is the function the package exports)
+    monkeypatch.setattr(sys.modules["quadlens.reproduce"], "reproduce", lambda **kw: summary)
+    res = run_cli("reproduce", "--from", str(run))
+    assert res.code == 0, res.err
+    assert "times fewer FLOPs than brute force; below 1x: more" in res.out
+    flops = summary["certificate_flops"]
+    ratio = flops["brute"] / flops["quadrature"]
+    assert ratio < 1
+    assert f"quadrature {summary['certified']['quadrature']:.1%} ({ratio:.2g}x)" in res.out
