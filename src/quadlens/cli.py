@@ -94,8 +94,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     assert cfg.train is not None
     out = Path(args.out) if args.out else Path("runs") / f"{cfg.preset}-seed{cfg.train.seed}"
-    if args.resume and (out / rundir.WEIGHTS).is_file():
-        raise QuadlensError(f"{out}: this run is already complete (nothing to resume)")
     resolve_device(args.device)  # fail before anything is written
     try:
         with rundir.fresh_out_dir(out, overwrite=args.overwrite, resume=args.resume):
@@ -508,11 +506,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from quadlens.report import build, weights_warning
+    from quadlens.report import build
 
-    page = build(Path(args.run))
-    warning = weights_warning(Path(args.run))
-    if warning:
+    warnings: list[str] = []
+    page = build(Path(args.run), warnings)
+    for warning in warnings:
         print(f"quadlens: warning: {warning}", file=sys.stderr)
     _emit({"report": str(page), "markdown": str(page.parent / "report.md")}, args.json,
           f"report: {page}\n        {page.parent / 'report.md'}")  # fmt: skip

@@ -100,13 +100,15 @@ def _load(path: Path) -> Any:
         ) from None
 
 
-def build(target: Path) -> Path:
-    """Write TARGET/report/index.html and report.md; return the HTML path."""
+def build(target: Path, warnings: list[str] | None = None) -> Path:
+    """Write TARGET/report/index.html and report.md; return the HTML path. `warnings`, if
+    given, receives the warnings the page opens with (a run without final, readable weights)."""
     target = Path(target)
     if (target / "zoo.json").is_file():
         title, sections = f"quadlens zoo report: {target.name}", _zoo_sections(target)
     elif (target / rundir.CONFIG).is_file():
-        title, sections = f"quadlens report: {target.name}", _run_sections(target)
+        title = f"quadlens report: {target.name}"
+        sections = _run_sections(target, [] if warnings is None else warnings)
     else:
         raise QuadlensError(f"{target}: neither a run directory (no {rundir.CONFIG}) nor a zoo "
                             "(no zoo.json)")  # fmt: skip
@@ -125,12 +127,10 @@ def build(target: Path) -> Path:
     return out / "index.html"
 
 
-def weights_warning(run: Path) -> str | None:
+def _weights_warning(run: Path) -> str | None:
     """Why the report of RUN does not describe final, readable weights (training interrupted,
     weights missing or unreadable), or None; the report is built from the saved artifacts,
     which then cannot be (re)computed."""
-    if not (Path(run) / rundir.CONFIG).is_file():
-        return None  # a zoo
     try:
         rundir.load_run(run)
     except QuadlensError as exc:
@@ -170,7 +170,7 @@ def _circuit_relu(cfg: dict[str, Any]) -> str | None:
     return None
 
 
-def _run_sections(run: Path) -> list[Section]:
+def _run_sections(run: Path, warnings: list[str]) -> list[Section]:
     from quadlens import plots
 
     cfg = _load(run / rundir.CONFIG)
@@ -181,9 +181,10 @@ def _run_sections(run: Path) -> list[Section]:
     secs = []
 
     s = Section("The model")
-    warning = weights_warning(run)
+    warning = _weights_warning(run)
     if warning:
         s.warning(warning)
+        warnings.append(warning)
     m = cfg["model"]
     if m.get("architecture", "transformer") == "mlp":  # no attention, no residual stream
         rows = [["vocabulary p", m["p"]], ["architecture", f"MLP only (embeddings "
@@ -384,10 +385,12 @@ def _zoo_sections(zoo: Path) -> list[Section]:
         s.missing("Zoo certificates", f"quadlens certify {zoo} --all-strategies --check")
     else:
         skipped = cert.get("skipped", [])
-        s.text(f"{cert['n_models']} models certified"
-               + (f"; {len(skipped)} skipped, which the certificates do not fit ("
-                  + "; ".join(f"{k['name']}: {k['reason']}" for k in skipped[:3])
-                  + ("; ..." if len(skipped) > 3 else "") + ")" if skipped else "") + ".")
+        text = f"{cert['n_models']} models certified"
+        if skipped:
+            why = "; ".join(f"{k['name']}: {k['reason']}" for k in skipped[:3])
+            text += (f"; {len(skipped)} skipped, which the certificates do not fit ({why}"
+                     f"{'; ...' if len(skipped) > 3 else ''})")
+        s.text(text + ".")
         s.table("certify-table", ["strategy", "models certified 100%", "median certified",
                                   "median FLOPs / brute", "median FLOPs / forward"],
                 [[k, f"{v['n_certified_100']} ({v['frac_certified_100']:.0%})",

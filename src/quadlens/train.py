@@ -203,6 +203,7 @@ def train(
     _check_configs([cfg])
     if cfg.train is None:
         raise QuadlensError("this config has no training recipe (an imported run?)")
+    _check_outs([out], resume)  # (train_batch checks too; here before the bar is drawn)
     bar = progress_bar(progress, 0.2, total=cfg.train.epochs, unit="epoch",
                        desc=f"train {cfg.preset or 'model'} seed {cfg.train.seed}")  # fmt: skip
     callback = None if on_metrics is None else (lambda _, row: on_metrics(row))
