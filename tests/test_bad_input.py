@@ -645,4 +645,4 @@ def test_study_leaves_members_the_lens_does_not_fit_out_of_the_key_frequency_cou
     assert rows["attention_rate0-seed0000"]["n_key_frequencies"] is None
     assert rows["attention_rate1-seed0000"]["n_key_frequencies"] is not None
     res = run_cli("certify", str(zoo), "--strategy", "brute", "--no-figures")
-    assert res.code == 0 and "1 models certified (1 skipped" in res.out, res.out
+    assert res.code == 0 and "1 model certified (1 skipped" in res.out, res.out

@@ -34,6 +34,7 @@ def test_reproduce_writes_every_artifact(reproduced):
     assert all(b["bound"] >= b["actual"] for b in summary["bounds"])
     assert set(summary["stage_seconds"]) == {"train", "analyze", "bound", "certify", "compare",
                                              "report"}  # fmt: skip
+    assert summary["bilinear"] is None and not (run / "analysis" / "bilinear.json").exists()
     assert (run / "report" / "report.md").read_text().count("![") >= 5
 
 
@@ -160,3 +161,61 @@ def test_reproduce_text_says_which_way_its_flops_ratio_goes(reproduced, monkeypa
     ratio = flops["brute"] / flops["quadrature"]
     assert ratio < 1
     assert f"quadrature {summary['certified']['quadrature']:.1%} ({ratio:.2g}x)" in res.out
+
+
+def test_captions_follow_the_numbers():
+    """The figure captions are read off the numbers beside them, so a weak model's report does
+    not claim a clean pizza (single-frequency neurons, full phase circles, visible stripes)."""
+    from quadlens import report
+
+    clean = {"key_frequencies": [2, 5], "input_spectrum": [0.0, 0.6, 0.0, 0.0, 0.38],
+             "frac_dominant": 1.0}  # fmt: skip
+    assert "almost everything; 100% of live neurons read mainly one" in (
+        report._spectrum_caption(clean))
+    weak = dict(clean, input_spectrum=[0.3, 0.2, 0.3, 0.0, 0.2], frac_dominant=0.41)
+    text = report._spectrum_caption(weak)
+    assert "only 41% of live neurons" in text and "almost everything" not in text
+    assert "(red: the 2 key frequencies, 40% of it together)" in text
+    assert "1 key frequency," in report._spectrum_caption(dict(clean, key_frequencies=[2]))
+
+    full = [{"freq": 3, "largest_gap": 0.3}, {"freq": 7, "largest_gap": 1.0}]
+    assert "whole circle" in report._wheels_caption(full)
+    gappy = report._wheels_caption([*full, {"freq": 9, "largest_gap": 2.5}])
+    assert "whole circle" not in gappy and "k = 9" in gappy and "k = 7" not in gappy
+
+    assert "softened toward the clock" in report._logits_caption({"pizza": 0.8, "clock": 0.95})
+    assert "follow the pizza" in report._logits_caption({"pizza": 0.9, "clock": 0.6})
+    none = report._logits_caption({"pizza": 0.10, "clock": 0.2})
+    assert "Neither closed form" in none and "stripes" not in none
+
+    neurons = [{"dead": False, "freq": 3, "secondary_phase_err": e} for e in (0.1, 2.0, 3.0)]
+    an = {"key_frequencies": [3], "neurons": neurons}
+    assert "Only 33% of them" in report._secondary_caption(an)
+    an["neurons"] = neurons[:1]
+    assert "100% of them lie within 20 degrees" in report._secondary_caption(an)
+
+    rows = [{"epoch": e, "train_acc": tr, "test_acc": te, "weight_norm": w}
+            for e, tr, te, w in ((0, 0.1, 0.0, 30), (100, 1.0, 0.1, 50), (300, 1.0, 1.0, 40))]
+    assert "falls from 50.0 to 40.0" in report._training_caption(rows)
+    rows[-1]["weight_norm"] = 60
+    text = report._training_caption(rows)
+    assert "grokking" in text and "weight norm" not in text
+
+
+@pytest.mark.parametrize("activation", ["bilinear", "quadratic"])
+def test_reproduce_reads_bilinear_and_square_models_by_their_exact_lens(tmp_path, activation):
+    """reproduce on a bilinear or x^2 run skipped every ReLU stage and only pointed to
+    `quadlens bilinear`; it now runs that reading as a stage, and the report shows it."""
+    run = tmp_path / "run"
+    assert run_cli("train", *TINY_ARGS, "--activation", activation, "--out", str(run)).code == 0
+    res = run_cli("reproduce", "--from", str(run))
+    assert res.code == 0, res.err
+    assert "[3/7] bilinear done" in res.err and "bilinear reading: logits = x~^T Q_c x~" in res.out
+    summary = json.loads((run / "report" / "reproduce.json").read_text())
+    bl = json.loads((run / "analysis" / "bilinear.json").read_text())
+    k = summary["bilinear"]["smallest_k_as_accurate"]
+    assert k is not None and bl["topk_accuracy"][k] >= summary["accuracy"]
+    assert all(a < summary["accuracy"] for a in bl["topk_accuracy"][:k])
+    assert (run / "analysis" / "bilinear.png").stat().st_size > 1000
+    md = (run / "report" / "report.md").read_text()
+    assert "## The bilinear reading" in md and f"keeping the top {k} eigenvectors" in md

@@ -127,6 +127,12 @@ def _eigenspaces(vals: Tensor, vecs: Tensor, p: int, top: int = 12) -> list[Eige
     return out
 
 
+def smallest_k(topk_accuracy: list[float], accuracy: float) -> int | None:
+    """The fewest top eigenvectors per class whose truncation is as accurate as the model
+    itself (`accuracy`, on all inputs), or None within the k computed."""
+    return next((k for k, a in enumerate(topk_accuracy) if a >= accuracy), None)
+
+
 @torch.no_grad()
 def analyze_bilinear(obj: Model | Circuit, max_k: int = 30) -> BilinearReport:
     c = _bilinear_circuit(obj)

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from quadlens import rundir
 from quadlens._alloc import tune_allocator
+from quadlens._text import count
 from quadlens.config import PRESETS, SWEEPABLE, RunConfig, preset
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import finite_model
@@ -256,7 +257,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"logit variance; the |x|/2 half vs the pizza form: FVE "
                 f"{_fmt(r['abs_fve_pizza'])}"
             )
-    lines += [f"note: {n}" for n in an.notes]
+    if an.applicable:
+        lines += [f"note: {n}" for n in an.notes]
+    else:
+        lines.append("the quadrature view does not apply: " + "; ".join(an.notes))
     lines.append(f"-> {run / 'analysis' / 'analysis.json'}")
     print("\n".join(lines))
     return 0
@@ -330,7 +334,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
             "n_trained_now": sum(r["trained_now"] for r in rows),
             "accuracy_all_100": n_ok, "models": rows, "diverged": failed}  # fmt: skip
     text = (
-        f"zoo {out}: {len(rows)} models ({data['n_trained_now']} trained now); "
+        f"zoo {out}: {count(len(rows), 'model')} ({data['n_trained_now']} trained now); "
         f"{n_ok} at 100% accuracy on all inputs"
         + "".join(f"\n{d['name']}: {d['error']}" for d in failed)
     )
@@ -371,7 +375,8 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"{_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; median over "
         f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "
         f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k); "
-        f"{study['n_actual_over_1']} models have a key cluster whose actual deviation is >= C_k",
+        f"{count(study['n_actual_over_1'], 'model')} with a key cluster whose actual deviation "
+        "is >= C_k",
         f"  soundness: {study['n_clusters_bounded']} cluster bounds checked against brute force, "
         f"{study['n_bounds_below_actual']} below the truth (tightest bound / actual "
         f"{_fmt(study['min_bound_over_actual'], '.3f')})",
@@ -491,6 +496,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     keys = res["key_frequencies"]
     lines = [f"{res['run']}: accuracy {_fmt(res['accuracy'], '.2%')}, key frequencies "
              f"{keys if keys is not None else '(the lens does not apply)'}"]  # fmt: skip
+    if res["bilinear"]:
+        bl = res["bilinear"]
+        k = bl["smallest_k_as_accurate"]
+        lines.append(f"bilinear reading: logits = x~^T Q_c x~ (max error "
+                     f"{bl['exact_max_error']:.2e}); " + (
+                         f"the top {k} eigenvectors per class are as accurate as the model"
+                         if k is not None else f"no truncation to k <= {bl['max_k']} "
+                         "eigenvectors per class is as accurate as the model"))  # fmt: skip
     if res["bounds"]:
         lines.append("bounds (actual -> compact, of C_k): " + ", ".join(
             f"k={b['freq']}: {b['actual']:.2f} -> {b['bound']:.2f}" for b in res["bounds"]))
@@ -565,7 +578,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 def certify_zoo_table(res: dict[str, Any]) -> str:
     lines = [
-        f"zoo {res['zoo']}: {res['n_models']} models certified"
+        f"zoo {res['zoo']}: {count(res['n_models'], 'model')} certified"
         + (f" ({len(res['skipped'])} skipped, listed below)" if res.get("skipped") else ""),
         "",
         " strategy             models certified 100%   median certified   median cost vs brute"
@@ -597,7 +610,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
         return 0
     sizes = rep.region_sizes
     lines = [
-        f"{run}: {rep.n_inputs} inputs fall into {rep.n_patterns} activation patterns "
+        f"{run}: {rep.n_inputs} inputs fall into {count(rep.n_patterns, 'activation pattern')} "
         f"(largest regions: {', '.join(map(str, sizes[:8]))}{' ...' if len(sizes) > 8 else ''})",
         f"neurons: {rep.n_neurons}; on average {rep.frac_active:.1%} active per input; "
         f"{rep.always_on} always on (linear), {rep.never_on} never on",

@@ -133,8 +133,7 @@ def analyze(obj: Model | Circuit) -> Analysis:
             return _not_applicable(
                 obj,
                 f"attention is not constant (attention_rate = {cfg.attention_rate:g}): the "
-                "pre-activation does not separate into U[a] + V[b]; the quadrature view does "
-                "not apply",
+                "pre-activation does not separate into U[a] + V[b]",
             )
         with torch.no_grad():
             c = circuit(obj)

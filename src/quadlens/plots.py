@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from quadlens._text import count
 from quadlens.lens import Analysis, ClusterStats
 
 KEY_COLOR, OTHER_COLOR = "#c0392b", "#95a5a6"
@@ -147,7 +148,7 @@ def study_distributions(study: dict, out: Path) -> list[Path]:
             x, label = STUDY_MARKS[key]
             ax.axvline(x, color=OTHER_COLOR, ls="--", lw=1)
             ax.text(x, ax.get_ylim()[1] * 0.95, f" {label}", fontsize=7, va="top")
-    title = (f"{study['n_models']} models; {study['accuracy_all_100']} at 100% accuracy; "
+    title = (f"{count(study['n_models'], 'model')}; {study['accuracy_all_100']} at 100% accuracy; "
              f"{study['n_fit_quadrature']} fit the quadrature picture")  # fmt: skip
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -201,8 +202,8 @@ def masks_figure(report: dict, out: Path) -> list[Path]:
     ax1.set_yscale("log")
     ax1.set_xlabel("inputs in a region")
     ax1.set_ylabel("regions")
-    ax1.set_title(f"{report['n_patterns']} activation patterns for {report['n_inputs']} inputs",
-                  fontsize=10)  # fmt: skip
+    patterns = count(report["n_patterns"], "activation pattern")
+    ax1.set_title(f"{patterns} for {report['n_inputs']} inputs", fontsize=10)
     shares = report["path_share"]  # (None where no logit has any contribution: a dead MLP)
     ax2.bar(list(shares), [math.nan if v is None else v for v in shares.values()],
             color=KEY_COLOR)  # fmt: skip
@@ -288,7 +289,7 @@ def certify_pareto(res: dict, out: Path) -> list[Path]:
     ax.set_xlabel("proof cost (counted FLOPs, log scale)")
     ax.set_ylabel("certified accuracy (lower bound)")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_title(f"{res['n_models']} models: certified accuracy vs proof cost")
+    ax.set_title(f"{count(res['n_models'], 'model')}: certified accuracy vs proof cost")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, out, "pareto")
 

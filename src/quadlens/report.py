@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from quadlens import rundir
+from quadlens._text import count
 from quadlens.config import RunConfig
 from quadlens.errors import QuadlensError
 
@@ -153,10 +155,122 @@ def _training_caption(rows: list[dict[str, Any]]) -> str:
     text = (f"Training curves. Train accuracy reaches 100% at epoch {train_at}, test accuracy "
             f"99% at epoch {test_at}")
     if test_at >= 2 * max(train_at, 1):
-        text += (": generalisation lags memorisation (grokking), as weight decay shrinks the "
-                 "memorising solution into the general one (the weight norm falls as it happens)")
+        text += ": generalisation lags memorisation (grokking)"
+        norm = {r["epoch"]: r.get("weight_norm") for r in rows}
+        before, after = norm.get(train_at), norm.get(test_at)
+        if before is not None and after is not None and after < before:
+            text += (f", as weight decay shrinks the memorising solution into the general one "
+                     f"(the weight norm falls from {before:.1f} to {after:.1f} meanwhile)")
     return text + "."
 
+
+def _spectrum_caption(an: dict[str, Any]) -> str:
+    """The spectrum's caption, from the shares it draws (not every model is a clean pizza)."""
+    keys, spec = an["key_frequencies"], an["input_spectrum"]
+    share = sum(spec[k - 1] for k in keys if 0 < k <= len(spec))
+    n = len(keys)
+    text = (f"Share of the MLP input's power per frequency (red: the {n} key "
+            f"frequenc{'y' if n == 1 else 'ies'}, {share:.0%} of it together). ")  # fmt: skip
+    if share >= 0.9:
+        text += "A handful of frequencies carry almost everything"
+    else:
+        text += f"The other frequencies carry {1 - share:.0%}"
+    dom = an["frac_dominant"]
+    if dom is None:
+        return text + "."
+    if dom >= 0.95:
+        return text + f"; {dom:.0%} of live neurons read mainly one of them."
+    return text + f"; only {dom:.0%} of live neurons read mainly one frequency."
+
+
+def _wheels_caption(clusters: list[dict[str, Any]]) -> str:
+    """The phase wheels' caption: whether each key cluster's phases cover the circle."""
+    text = ("Each key cluster's neurons on the circle of their input phase phi (dot size: "
+            "weight). ")  # fmt: skip
+    gappy = [c["freq"] for c in clusters if c["largest_gap"] > math.pi / 2]
+    if not gappy:
+        return text + ("In every cluster the phases spread around the whole circle (no gap "
+                       "wider than a quarter turn): each neuron is one rectangle of a "
+                       "quadrature rule over phi.")  # fmt: skip
+    which = ", ".join(f"k = {k}" for k in gappy)
+    return text + (f"The phases leave a gap wider than a quarter turn in {which}: there the "
+                   "quadrature rule over phi is coarse, and the closed form fits less well.")
+
+
+
+def _quadrature_error(clusters: list[dict[str, Any]]) -> str:
+    """' (relative error ...)' over the key clusters' quadrature fits, or ''."""
+    errs = [c["quadrature_rel_error"] for c in clusters
+            if c.get("quadrature_rel_error") is not None]  # fmt: skip
+    if not errs:
+        return ""
+    if len(errs) == 1:
+        return f" (relative error {errs[0]:.2f})"
+    return f" (relative error {min(errs):.2f} to {max(errs):.2f} over the key clusters)"
+
+def _logits_caption(fve: dict[str, Any]) -> str:
+    """The logit figure's caption, from the closed forms' fit."""
+    text = ("The MLP's logit for c = 0 over all (a, b), beside the pizza and clock closed "
+            "forms. ")  # fmt: skip
+    pizza, clock = fve["pizza"], fve["clock"]
+    if pizza is None or clock is None:
+        return text.rstrip()
+    fit = f"(share of variance explained: pizza {pizza:.2f}, clock {clock:.2f})"
+    if max(pizza, clock) < 0.5:
+        return text + f"Neither closed form explains the real logits well {fit}."
+    if pizza >= clock:
+        return text + (f"The real logits follow the pizza form's |cos(w(a-b)/2)| stripes "
+                       f"{fit}.")  # fmt: skip
+    return text + (f"The pizza form's |cos(w(a-b)/2)| stripes are softened toward the clock "
+                   f"form in the real logits {fit}.")  # fmt: skip
+
+
+def _secondary_caption(an: dict[str, Any]) -> str:
+    """The secondary figure's caption: how many neurons have the predicted phase."""
+    text = "Each key neuron's input component at twice its frequency against 2 phi + pi. "
+    errs = [n["secondary_phase_err"] for n in an["neurons"]
+            if not n["dead"] and n["freq"] in an["key_frequencies"]
+            and n.get("secondary_phase_err") is not None]  # fmt: skip
+    if not errs:
+        return text.rstrip()
+    from quadlens.lens import PSI_TOLERANCE
+
+    near = sum(abs(e) < PSI_TOLERANCE for e in errs) / len(errs)
+    tol = f"{math.degrees(PSI_TOLERANCE):.0f} degrees"
+    if near >= 0.5:
+        return text + (f"{near:.0%} of them lie within {tol} of it: through the linear half "
+                       "of ReLU they cancel part of the pizza form's harmonics, which pulls the "
+                       "logits toward the clock form.")  # fmt: skip
+    return text + (f"Only {near:.0%} of them lie within {tol} of it: the cancellation of the "
+                   "pizza form's harmonics that this phase gives does not describe this model.")
+
+
+def _bilinear_section(bil: dict[str, Any], accuracy: float | None, ana: Path,
+                      figs: Path) -> Section:  # fmt: skip
+    """The bilinear reading (`quadlens bilinear`), for the models it is exact for."""
+    s = Section("The bilinear reading")
+    from quadlens.bilinear import smallest_k
+
+    acc = bil["topk_accuracy"]
+    k = None if accuracy is None else smallest_k(acc, accuracy)
+    if accuracy is None:
+        full = f"the top {len(acc) - 1} eigenvectors per class give {acc[-1]:.1%} accuracy"
+    elif k is not None:
+        full = (f"keeping the top {k} eigenvectors of every class is as accurate as the model "
+                f"({acc[k]:.1%}; the model {accuracy:.1%})")  # fmt: skip
+    else:
+        full = (f"no truncation to k <= {len(acc) - 1} eigenvectors per class is as accurate as "
+                f"the model ({acc[-1]:.1%} against {accuracy:.1%})")  # fmt: skip
+    s.text(f"Each class's logit is a quadratic form x~^T Q_c x~ in the token vector x~ = [one-hot "
+           f"a; one-hot b; 1], exactly (max error {bil['exact_max_error']:.2e} against the "
+           f"model). Read by eigendecomposition: {full}.")  # fmt: skip
+    s.table("bilinear-table", ["eigenvalue of Q_0", "multiplicity", "frequency", "share"],
+            [[e["eigenvalue"], e["multiplicity"], e["freq"], _pct(e["freq_share"])]
+             for e in bil["eigenspaces_class0"][:8]])  # fmt: skip
+    s.figure(ana / "bilinear.png", "Left: the largest |eigenvalues| of Q_c for the first "
+             "classes. Right: accuracy on all inputs when every class keeps only its top-k "
+             "eigenvectors.", figs)  # fmt: skip
+    return s
 
 def _circuit_relu(cfg: dict[str, Any]) -> str | None:
     """What the bounds, certificates and lens comparison need that this run's model (config
@@ -222,27 +336,24 @@ def _run_sections(run: Path, warnings: list[str]) -> list[Section]:
     else:
         s.text(f"Key frequencies: {', '.join(map(str, an['key_frequencies']))}. "
                f"{an['frac_dominant']:.0%} of live neurons have a dominant frequency; "
-               f"{an['n_dead']} neurons are dead.")  # fmt: skip
+               f"{count(an['n_dead'], 'neuron')} {'is' if an['n_dead'] == 1 else 'are'} dead.")
         for note in an["notes"]:
             s.text(f"Note: {note}.")
-        s.figure(ana / "spectrum.png", "Share of the MLP input's power per frequency (red: key "
-                 "frequencies). A handful of frequencies carry almost everything: each neuron "
-                 "reads one of them.", figs)  # fmt: skip
+        s.figure(ana / "spectrum.png", _spectrum_caption(an), figs)
     secs.append(s)
 
     if an and an["applicable"]:
         s = Section("The quadrature picture per cluster")
+        key_clusters = [c for c in an["clusters"] if c["key"]]
         s.table("clusters-table", ["k", "neurons", "C_k", "phase spread (MRL)", "largest gap",
                                    "psi = 2 phi", "quadrature error", "votes right"],
                 [[c["freq"], c["n_neurons"], c["C_k"], c["mean_resultant_length"],
                   c["largest_gap"], _pct(c["frac_psi_2phi"]), c["quadrature_rel_error"],
-                  _pct(c["vote_frac"])] for c in an["clusters"] if c["key"]])  # fmt: skip
-        s.figure(ana / "phase_wheels.png", "Each key cluster's neurons on the circle of their "
-                 "input phase phi (dot size: weight). Phases spread around the whole circle: "
-                 "each neuron is one rectangle of a quadrature rule over phi.", figs)
+                  _pct(c["vote_frac"])] for c in key_clusters])  # fmt: skip
+        s.figure(ana / "phase_wheels.png", _wheels_caption(key_clusters), figs)
         s.figure(ana / "quadrature.png", "The integrand ReLU(cos(x + phi)) cos(2 phi) and the "
                  "neurons' rectangles under it: their weighted sum approximates the integral "
-                 "that gives the closed form.", figs)  # fmt: skip
+                 "that gives the closed form" + _quadrature_error(key_clusters) + ".", figs)
         secs.append(s)
 
         s = Section("Closed forms and their fit")
@@ -254,19 +365,19 @@ def _run_sections(run: Path, warnings: list[str]) -> list[Section]:
             s.text(f"Share of the MLP logits' variance explained: pizza form "
                    f"{_fmt(f['pizza'])}, clock form {_fmt(f['clock'])}, pizza + secondary "
                    f"frequencies {_fmt(f['pizza_secondary'])}.")  # fmt: skip
-        s.figure(ana / "logits.png", "The MLP's logit for c = 0 over all (a, b), beside the "
-                 "pizza and clock closed forms. The pizza form's |cos(w(a-b)/2)| stripes are "
-                 "visible in the real logits, softened toward the clock form.", figs)
+        s.figure(ana / "logits.png", _logits_caption(f), figs)
         secs.append(s)
 
         s = Section("Secondary frequencies")
         if not (ana / "secondary.png").is_file():
             s.text(f"Not drawn: the secondary components are read through ReLU's linear half "
                    f"(activation here: {m['activation']}).")  # fmt: skip
-        s.figure(ana / "secondary.png", "Each neuron's input component at twice its frequency, "
-                 "with phase near 2 phi + pi: through the linear half of ReLU it cancels part of "
-                 "the pizza form's harmonics, which is why the logits look clock-like.", figs)
+        s.figure(ana / "secondary.png", _secondary_caption(an), figs)
         secs.append(s)
+
+    bil = _load(ana / "bilinear.json")
+    if bil is not None:
+        secs.append(_bilinear_section(bil, an["accuracy"] if an else None, ana, figs))
 
     why_not = _circuit_relu(cfg)
     s = Section("Bounds")
@@ -340,7 +451,7 @@ def _zoo_sections(zoo: Path) -> list[Section]:
     fixed = ", ".join(f"{k} = {v}" for k, v in manifest.get("fixed", {}).items())
     sweep = "; ".join(f"{k} in {v}" for k, v in manifest["sweep"].items()) or "no sweep"
     recipe = f"preset {manifest['preset']}" + (f" with {fixed}" if fixed else "")
-    s.text(f"{len(manifest['members'])} members: {recipe}; {sweep}.")
+    s.text(f"{count(len(manifest['members']), 'member')}: {recipe}; {sweep}.")
     if study is None:
         s.missing("The zoo study", f"quadlens zoo study {zoo}")
         secs.append(s)
@@ -385,7 +496,7 @@ def _zoo_sections(zoo: Path) -> list[Section]:
         s.missing("Zoo certificates", f"quadlens certify {zoo} --all-strategies --check")
     else:
         skipped = cert.get("skipped", [])
-        text = f"{cert['n_models']} models certified"
+        text = f"{count(cert['n_models'], 'model')} certified"
         if skipped:
             why = "; ".join(f"{k['name']}: {k['reason']}" for k in skipped[:3])
             text += (f"; {len(skipped)} skipped, which the certificates do not fit ({why}"

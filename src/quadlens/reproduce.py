@@ -5,7 +5,9 @@ the compact bounds, the certificates and the comparison of lenses, and write the
 stage writes its artifacts into the run directory as the single-purpose commands do
 (`analysis/*.json`, figures), so `quadlens report RUN` can rebuild the page later without
 recomputing. A finished run is reused, an interrupted one is resumed. Stages that do not apply
-to a model (no circuit view: softmax attention; not ReLU) are skipped with the reason.
+to a model (no circuit view: softmax attention; not ReLU) are skipped with the reason. A bilinear
+or x^2 model (`--from`) also gets the bilinear reading (`quadlens bilinear`), the lens that is
+exact for it.
 """
 
 from __future__ import annotations
@@ -19,21 +21,23 @@ from quadlens import rundir
 from quadlens.config import preset
 from quadlens.errors import QuadlensError
 
-STAGES = ("train", "analyze", "bound", "certify", "compare", "report")
+STAGES = ("train", "analyze", "bilinear", "bound", "certify", "compare", "report")
+BILINEAR = ("bilinear", "quadratic")  # the activations the bilinear reading is exact for
 
 
 class _Stages:
-    """The pipeline's one progress display: a line per stage with its time."""
+    """The pipeline's one progress display: a line per stage with its time (`stages`: those of
+    STAGES this model goes through)."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self, quiet: bool, stages: tuple[str, ...]) -> None:
+        self.quiet, self.stages = quiet, stages
         self.timings: dict[str, float] = {}
         self.notes: list[str] = []
 
     def run(self, name: str, what: str, fn: Any) -> Any:
-        i = STAGES.index(name) + 1
+        i, n = self.stages.index(name) + 1, len(self.stages)
         if not self.quiet:
-            print(f"[{i}/{len(STAGES)}] {what} ...", file=sys.stderr, flush=True)
+            print(f"[{i}/{n}] {what} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         state, result = "done", None
         try:
@@ -45,7 +49,7 @@ class _Stages:
             state = "skipped"
         self.timings[name] = time.perf_counter() - t0
         if not self.quiet:
-            print(f"[{i}/{len(STAGES)}] {name} {state} in {self.timings[name]:.1f} s",
+            print(f"[{i}/{n}] {name} {state} in {self.timings[name]:.1f} s",
                   file=sys.stderr, flush=True)  # fmt: skip
         return result
 
@@ -53,6 +57,7 @@ class _Stages:
 def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = None,
               quiet: bool = False, command: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     from quadlens import plots
+    from quadlens.bilinear import analyze_bilinear, smallest_k
     from quadlens.bound import bound
     from quadlens.certify import STRATEGIES, certify
     from quadlens.compare import compare, format_table, to_dicts
@@ -64,7 +69,7 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise QuadlensError(f"seed must be an integer >= 0, got {seed!r}")
     t_start = time.perf_counter()
-    st = _Stages(quiet)
+    st = _Stages(quiet, _stages(from_run))
     if from_run is not None:
         run = Path(from_run)
         if out is not None and Path(out) != run:
@@ -108,6 +113,17 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
 
     an = st.run("analyze", "the quadrature lens", lens)
 
+    def bilinear_reading() -> Any:
+        bl = analyze_bilinear(model)
+        data = rundir.finite_json(bl.to_dict())
+        rundir.write_json(ana / "bilinear.json", data)
+        plots.bilinear_spectrum(data, ana)
+        return bl
+
+    bl = None
+    if "bilinear" in st.stages:
+        bl = st.run("bilinear", "the bilinear reading (eigendecomposition)", bilinear_reading)
+
     def bounds() -> Any:
         rep = bound(model)
         data = rundir.finite_json(rep.to_dict())
@@ -136,11 +152,15 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     st.run("compare", "the lenses side by side", lenses)
     page = st.run("report", "the report", lambda: build(run))
     total = time.perf_counter() - t_start
+    accuracy = an.accuracy if an else evaluate(model).accuracy
     summary = {
         "run": str(run),
         "report": str(page),
-        "accuracy": an.accuracy if an else evaluate(model).accuracy,
+        "accuracy": accuracy,
         "key_frequencies": an.key_frequencies if an else None,
+        "bilinear": None if bl is None else {
+            "exact_max_error": bl.exact_max_error, "max_k": len(bl.topk_accuracy) - 1,
+            "smallest_k_as_accurate": smallest_k(bl.topk_accuracy, accuracy)},
         "bounds": None if rep is None else [
             {"freq": c.freq, "actual": c.actual, "bound": c.bound} for c in rep.clusters],
         "certified": None if certs is None else {
@@ -152,3 +172,17 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     }  # fmt: skip
     rundir.write_json(run / "report" / "reproduce.json", rundir.finite_json(summary))
     return summary
+
+
+def _stages(from_run: Path | None) -> tuple[str, ...]:
+    """The stages this model goes through: the bilinear reading only for a bilinear or x^2
+    model with a circuit view (an unreadable config is the train stage's to report)."""
+    if from_run is not None:
+        try:
+            m = rundir.read_config(Path(from_run)).model
+        except QuadlensError:
+            pass
+        else:
+            if m.activation in BILINEAR and m.constant_attention:
+                return STAGES
+    return tuple(x for x in STAGES if x != "bilinear")
