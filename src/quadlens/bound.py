@@ -93,6 +93,7 @@ from quadlens.model import Model, checked_model
 
 U_ROUND = 2.0**-53
 DEFAULT_GRID = 32
+MAX_GRID = 2**16  # beyond it the cost, linear in the grid, buys nothing (check_grid)
 DEFAULT_HARMONICS = 6
 DEFAULT_EXTRA_OUTPUTS = 4
 KEY_SHARE = 0.05  # a key cluster carries >= 5% of the live neurons' weight sum 2 A B (as the lens)
@@ -548,9 +549,16 @@ def rounding_term(cl: _Cluster, p: int, ops: Ops) -> float:
 
 def check_grid(grid: int) -> None:
     """The delta grid must put a point at pi / 2, where |cos delta| has its kink (the chord
-    bounds assume no kink inside an interval): an even number of intervals, at least 2."""
+    bounds assume no kink inside an interval): an even number of intervals, at least 2, and at
+    most MAX_GRID (the cost is linear in the grid; its terms shrink only as 1 / grid)."""
     if grid < 2 or grid % 2:
         raise QuadlensError(f"--grid must be an even number >= 2, got {grid}")
+    if grid > MAX_GRID:
+        raise QuadlensError(
+            f"--grid must be at most {MAX_GRID}, got {grid}: the cost grows linearly with the "
+            "grid while its terms shrink only as 1 / grid (the paper's model moves in the third "
+            "decimal from 512 to 4096; docs/bounds.md)"
+        )
 
 
 def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,

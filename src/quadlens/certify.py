@@ -121,10 +121,10 @@ class Certificate:
     rounding: float  # subtracted from every margin (2 x the rounding bound)
     flops: int
     brute_flops: int  # what `brute` costs on this model (through the circuit view)
-    forward_flops: int  # running the transformer itself on every input, and the margins
+    forward_flops: int  # running the model itself (transformer or MLP) on every input, and margins
     seconds: float
     proves: str
-    true_accuracy: float | None = None  # with check: the float64 transformer forward
+    true_accuracy: float | None = None  # with check: the model's own float64 forward
     true_min_margin: float | None = None
     sound: bool | None = None  # with check: certified => correct, and bound <= true margin
 
@@ -891,7 +891,7 @@ def _n_params(model: Model) -> int:
 
 @torch.no_grad()
 def true_margins(model: Model) -> Tensor:
-    """The margins of the transformer's own forward in float64 on every input (an independent
+    """The margins of the model's own forward in float64 on every input (an independent
     path: no circuit view)."""
     m64 = copy.deepcopy(model).double().cpu()
     p = model.cfg.p

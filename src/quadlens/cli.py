@@ -569,7 +569,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
             + (f"   {c.true_accuracy:8.2%}  {'yes' if c.sound else 'NO'}" if args.check else "")
         )
     lines += ["", "vs brute: brute FLOPs (through the circuit view) / FLOPs; vs forward: FLOPs of "
-              "running the transformer on every input / FLOPs", "", "what each proves:"]
+              "running the model itself (transformer or MLP) on every input / FLOPs", "",
+              "what each proves:"]  # fmt: skip
     lines += [f"  {c.strategy}: {c.proves}" for c in certs]
     lines.append(f"-> {target / 'analysis' / 'certify.json'}")
     _emit(data, args.json, "\n".join(lines))
@@ -582,7 +583,7 @@ def certify_zoo_table(res: dict[str, Any]) -> str:
         + (f" ({len(res['skipped'])} skipped, listed below)" if res.get("skipped") else ""),
         "",
         " strategy             models certified 100%   median certified   median cost vs brute"
-        "              vs the transformer's forward",
+        "              vs the model's own forward",
     ]
 
     def rel(r: float) -> str:
@@ -894,7 +895,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"{', '.join(STRATEGIES)} (default subcubic; docs/certificates.md)")
     ce.add_argument("--all-strategies", action="store_true", help="run the whole ladder")
     ce.add_argument("--check", action="store_true",
-                    help="add the brute-force truth (the transformer's forward in float64)")
+                    help="add the brute-force truth (the model's own forward in float64)")
     _compact_options(ce, "for the quadrature and interpolation strategies: ")
     ce.add_argument("--quiet", action="store_true", help="no progress bar")
     ce.add_argument("--no-figures", action="store_true")

@@ -281,7 +281,7 @@ def certify_pareto(res: dict, out: Path) -> list[Path]:
                    marker="x" if "+" in s else "o")  # fmt: skip
     first = [m["certificates"][0] for m in res["per_model"]]
     for key, label, style in (("brute_flops", "brute force (circuit view)", ":"),
-                              ("forward_flops", "running the transformer", "--")):
+                              ("forward_flops", "running the model itself", "--")):
         vals = sorted(c[key] for c in first if key in c)
         if vals:
             ax.axvline(vals[len(vals) // 2], color=OTHER_COLOR, ls=style, lw=1, label=label)

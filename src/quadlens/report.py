@@ -410,7 +410,7 @@ def _run_sections(run: Path, warnings: list[str]) -> list[Section]:
         s.text("Proved lower bounds on the accuracy over all p^2 inputs, per strategy, with their "
                "counted cost (docs/certificates.md).")  # fmt: skip
         s.table("certify-table", ["strategy", "certified accuracy", "min margin bound", "FLOPs",
-                                  "FLOPs vs brute force", "vs the transformer's forward",
+                                  "FLOPs vs brute force", "vs the model's own forward",
                                   "true accuracy", "sound"],
                 [[c["strategy"], f"{c['certified_accuracy']:.2%}", c["min_margin_bound"],
                   float(c["flops"]), _vs(c["flops"], c["brute_flops"]),
