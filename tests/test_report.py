@@ -121,6 +121,9 @@ def test_zoo_report(tmp_path):
     assert {"zoo-table", "certify-table"} <= set(res["tables"])
     md = (zoo / "report" / "report.md").read_text()
     assert "2 members: preset pizza with p = 23, d_model = 32" in md and "no sweep" in md
+    # the zoo's cost column reads in the same direction as a run's ('0.11' read as cheaper)
+    rows = {r.split("|")[1].strip(): r for r in md.splitlines() if r.startswith("| ")}
+    assert "1.0x fewer" in rows["brute"] and "x more" in rows["quadrature"], rows
 
 
 def test_reproduce_and_report_errors(tmp_path):

@@ -503,10 +503,11 @@ def _zoo_sections(zoo: Path) -> list[Section]:
                      f"{'; ...' if len(skipped) > 3 else ''})")
         s.text(text + ".")
         s.table("certify-table", ["strategy", "models certified 100%", "median certified",
-                                  "median FLOPs / brute", "median FLOPs / forward"],
+                                  "median FLOPs vs brute force", "vs the model's own forward"],
                 [[k, f"{v['n_certified_100']} ({v['frac_certified_100']:.0%})",
-                  f"{v['median_certified_accuracy']:.2%}", v["median_cost_ratio"],
-                  v.get("median_cost_ratio_forward", "-")]
+                  f"{v['median_certified_accuracy']:.2%}", _vs(v["median_cost_ratio"], 1.0),
+                  _vs(v["median_cost_ratio_forward"], 1.0)
+                  if v.get("median_cost_ratio_forward") is not None else "-"]
                  for k, v in cert["strategies"].items()])  # fmt: skip
         s.figure(zoo / "certify" / "pareto.png", "Certified accuracy against proof cost, one "
                  "point per model and strategy: up and to the left is better.", figs)
