@@ -31,3 +31,46 @@ def test_compare_refuses_non_relu(tmp_path):
     assert run_cli("synth", "gromov", "--p", "11", "--width", "30", "--out", str(out)).code == 0
     res = run_cli("compare", str(out))
     assert res.code == 2 and "ReLU" in res.err
+
+
+def test_closed_forms_match_their_formulas(tiny_run):
+    """closed_form evaluates the p^3 table as one matmul (angle addition); here each entry is
+    computed from the formula itself, a cosine per (a, b, c, k)."""
+    import math
+
+    import torch
+
+    from quadlens import rundir
+    from quadlens.lens import analyze, closed_form
+
+    an = analyze(rundir.load_run(tiny_run)[1])
+    key = [cl for cl in an.clusters if cl.key]
+    p = an.p
+    a, b, c = torch.meshgrid(*[torch.arange(p, dtype=torch.float64)] * 3, indexing="ij")
+    kinds = ("pizza", "clock", "pizza_secondary")
+    ref = {k: torch.zeros(p, p, p, dtype=torch.float64) for k in kinds}
+    for cl in key:
+        w = 2 * math.pi * cl.freq / p
+        wave = torch.cos(w * (a + b - c))
+        ref["clock"] += 2 / math.pi * cl.C_k * wave
+        pizza = cl.C_k * torch.cos(w * (a - b) / 2).abs() * wave
+        ref["pizza"] += pizza
+        ref["pizza_secondary"] += pizza
+        for D, x in ((cl.D_a, a), (cl.D_b, b)):
+            phase = w * (2 * x - c)
+            ref["pizza_secondary"] += D[0] * torch.cos(phase) - D[1] * torch.sin(phase)
+    for kind, table in ref.items():
+        got = closed_form(p, key, kind).reshape(p, p, p)
+        assert torch.allclose(got, table, rtol=0, atol=1e-12 * float(table.abs().max())), kind
+    assert float(closed_form(p, [], "pizza").abs().max()) == 0.0
+
+
+def test_compare_reuses_what_it_is_given(tiny_run):
+    """reproduce hands compare its analysis and bounds: the same rows as computing them."""
+    from quadlens import rundir
+    from quadlens.bound import bound
+    from quadlens.compare import compare
+    from quadlens.lens import analyze
+
+    model = rundir.load_run(tiny_run)[1]
+    assert compare(model, analyze(model), bound(model)) == compare(model)

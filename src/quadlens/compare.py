@@ -21,12 +21,12 @@ from typing import Any
 import torch
 
 from quadlens.approx import analyze_approximants
-from quadlens.bound import bound
+from quadlens.bound import BoundReport, bound
 from quadlens.circuit import circuit
 from quadlens.data import labels
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import margins
-from quadlens.lens import analyze, closed_form
+from quadlens.lens import Analysis, analyze, closed_form
 from quadlens.masks import analyze_masks
 from quadlens.model import Model
 
@@ -42,14 +42,20 @@ class LensRow:
 
 
 @torch.no_grad()
-def compare(model: Model) -> list[LensRow]:
+def compare(model: Model, an: Analysis | None = None,
+            rep: BoundReport | None = None) -> list[LensRow]:  # fmt: skip
+    """The lenses side by side on `model`. `an` and `rep`: the model's own `analyze` and
+    `bound` results where they were already computed (`reproduce`), so as not to redo them."""
     cfg = model.cfg
     if not cfg.constant_attention or cfg.activation != "relu":
         raise QuadlensError("compare needs a ReLU model with the circuit view (constant attention "
                             "or MLP-only)")  # fmt: skip
     c = circuit(model)
     p, n = cfg.p, c.U.shape[1]
-    an = analyze(model)
+    if an is None:
+        an = analyze(model)
+    if an.p != p or (rep is not None and rep.p != p):
+        raise QuadlensError("compare: the analysis or bound report given is not of this model")
     key = [cl for cl in an.clusters if cl.key]
     y = labels(p)
     rest = (c.D_a.double()[:, None, :] + c.D_b.double()[None, :, :]).reshape(p * p, p)
@@ -57,7 +63,8 @@ def compare(model: Model) -> list[LensRow]:
     mlp_acc = float((margins(c.forward_all().double(), y) > 0).double().mean())
     rows = [LensRow("full MLP (the model)", n * (3 * p + 1), p * p * n + 2 * p**3 * n, 1.0, mlp_acc,
                     "exact: it is the model")]  # fmt: skip
-    rep = bound(model, check=False)
+    if rep is None:
+        rep = bound(model, check=False)
     worst = max((r.bound for r in rep.clusters), default=math.inf)
     proves = {
         "pizza": f"a compact bound (quadlens bound): each key cluster's |x|/2 half is within "

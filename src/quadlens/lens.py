@@ -317,12 +317,8 @@ def _cluster(c: Circuit, fits: list[NeuronFit], k: int, key: bool, pre: Tensor,
     G = G_values(phi, 2 * phi, v, p)  # the idealised quadrature (science.md §3)
     args = torch.angle(G).abs()
     args_fit = torch.angle(G_values(phi, psi, v, p)).abs()
-    w = 2 * math.pi * k / p
-    a = torch.arange(p, dtype=torch.float64)
-    s = torch.cos(w * (a[:, None] - a[None, :]) / 2).reshape(-1)  # [p*p]
-    theta = (w * (a[:, None] + a[None, :])).reshape(-1)  # w (a + b)
-    cc = torch.arange(p, dtype=torch.float64)
-    pizza = s.abs()[:, None] * torch.cos(theta[:, None] - w * cc)  # [p*p, c]
+    left, right = _wave_factors(p, k, "pizza")
+    pizza = torch.stack(left, 1) @ torch.stack(right, 0)  # [p*p, c], C_k = 1
     own = torch.relu(pre[:, idx]) @ c.O[idx]
     own = own - own.mean(1, keepdim=True)
     fve_own = 1 - float(((own - C_k * pizza) ** 2).sum() / (own**2).sum().clamp_min(1e-300))
@@ -353,24 +349,41 @@ def _secondary(members: list[NeuronFit], side: str) -> complex:
     return total
 
 
-def closed_form(p: int, clusters: list[ClusterStats], kind: str) -> Tensor:
-    """The closed-form MLP logits [a * p + b, c] of `kind` (pizza, clock, pizza_secondary)."""
+def _wave_factors(p: int, k: int, kind: str, C_k: float = 1.0) -> tuple[list[Tensor], list[Tensor]]:
+    """Frequency k's closed-form term of `kind` (pizza or clock) as two (a, b) factors [p^2]
+    and the c factors [p] they multiply: by angle addition,
+    cos(w (a + b) - w c) = cos(w (a + b)) cos(w c) + sin(w (a + b)) sin(w c)."""
     a = torch.arange(p, dtype=torch.float64)
     A_, B_ = a[:, None].expand(p, p).reshape(-1), a[None, :].expand(p, p).reshape(-1)
-    cc = a[None, :]
-    out = torch.zeros(p * p, p, dtype=torch.float64)
+    w = 2 * math.pi * k / p
+    ws = w * (A_ + B_)
+    amp = ((2 / math.pi) * C_k if kind == "clock"
+           else C_k * torch.cos(w * (A_ - B_) / 2).abs())  # fmt: skip
+    return [amp * torch.cos(ws), amp * torch.sin(ws)], [torch.cos(w * a), torch.sin(w * a)]
+
+
+def closed_form(p: int, clusters: list[ClusterStats], kind: str) -> Tensor:
+    """The closed-form MLP logits [a * p + b, c] of `kind` (pizza, clock, pizza_secondary).
+
+    Every term is a function of (a, b) times cos(w c) or sin(w c) (`_wave_factors`), so the
+    p^3 table is one matmul [p^2, 2 |K|] @ [2 |K|, p] instead of a cosine per (a, b, c, k)."""
+    a = torch.arange(p, dtype=torch.float64)
+    A_, B_ = a[:, None].expand(p, p).reshape(-1), a[None, :].expand(p, p).reshape(-1)
+    left, right = [], []
     for cl in clusters:
         w = 2 * math.pi * cl.freq / p
-        wave = torch.cos(w * (A_ + B_)[:, None] - w * cc)
-        if kind == "clock":
-            out += (2 / math.pi) * cl.C_k * wave
-            continue
-        out += cl.C_k * torch.cos(w * (A_ - B_) / 2).abs()[:, None] * wave
+        (cos_ab, sin_ab), c_factors = _wave_factors(p, cl.freq, kind.split("_")[0], cl.C_k)
         if kind == "pizza_secondary":
+            # D0 cos(w (2x - c)) - D1 sin(w (2x - c)), x = a and x = b, by angle addition
             for D, x in ((cl.D_a, A_), (cl.D_b, B_)):
-                phase = w * (2 * x[:, None] - cc)
-                out += D[0] * torch.cos(phase) - D[1] * torch.sin(phase)
-    return out
+                c2, s2 = torch.cos(2 * w * x), torch.sin(2 * w * x)
+                cos_ab = cos_ab + (D[0] * c2 - D[1] * s2)
+                sin_ab = sin_ab + (D[0] * s2 + D[1] * c2)
+        left += [cos_ab, sin_ab]
+        right += c_factors
+    if not left:
+        return torch.zeros(p * p, p, dtype=torch.float64)
+    return torch.stack(left, 1) @ torch.stack(right, 0)
 
 
 def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
@@ -386,17 +399,16 @@ def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
     def fve(target: Tensor, approx: Tensor, denom: Tensor) -> float:
         return 1 - float(((target - approx) ** 2).sum() / denom)
 
-    fves = {
-        kind: fve(mlp, closed_form(p, key_clusters, kind), norm)
-        for kind in ("pizza", "clock", "pizza_secondary")
-    }
+    forms = {kind: closed_form(p, key_clusters, kind)
+             for kind in ("pizza", "clock", "pizza_secondary")}  # fmt: skip
+    fves = {kind: fve(mlp, form, norm) for kind, form in forms.items()}
     lin = (pre / 2) @ c.O
     lin = lin - lin.mean(1, keepdim=True)
     ab = (pre.abs() / 2) @ c.O
     ab = ab - ab.mean(1, keepdim=True)
     split = {
         "linear_frac": float((lin**2).sum() / norm),
-        "abs_fve_pizza": fve(ab, closed_form(p, key_clusters, "pizza"), (ab**2).sum()),
+        "abs_fve_pizza": fve(ab, forms["pizza"], (ab**2).sum()),
     }
     return fves, split
 

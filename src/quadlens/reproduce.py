@@ -146,7 +146,7 @@ def reproduce(out: Path | None = None, seed: int = 0, from_run: Path | None = No
     certs = st.run("certify", "accuracy certificates (all strategies, checked)", certificates)
 
     def lenses() -> Any:
-        rows = compare(model)
+        rows = compare(model, an, rep)
         rundir.write_json(ana / "compare.json",
                           {"run": str(run), "lenses": rundir.finite_json(to_dicts(rows))})
         rundir.write_text(ana / "compare.txt", format_table(rows) + "\n")
