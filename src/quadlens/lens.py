@@ -399,18 +399,19 @@ def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
     def fve(target: Tensor, approx: Tensor, denom: Tensor) -> float:
         return 1 - float(((target - approx) ** 2).sum() / denom)
 
-    forms = {kind: closed_form(p, key_clusters, kind)
-             for kind in ("pizza", "clock", "pizza_secondary")}  # fmt: skip
-    fves = {kind: fve(mlp, form, norm) for kind, form in forms.items()}
+    # one p^3 table at a time beside mlp (at p = 509 each is 1 GB); pizza last, so that `form`
+    # is then the pizza form, which the split reuses
+    fves = {}
+    for kind in ("clock", "pizza_secondary", "pizza"):
+        form = closed_form(p, key_clusters, kind)
+        fves[kind] = fve(mlp, form, norm)
     lin = (pre / 2) @ c.O
-    lin = lin - lin.mean(1, keepdim=True)
+    linear_frac = float(((lin - lin.mean(1, keepdim=True)) ** 2).sum() / norm)
+    del lin, mlp
     ab = (pre.abs() / 2) @ c.O
     ab = ab - ab.mean(1, keepdim=True)
-    split = {
-        "linear_frac": float((lin**2).sum() / norm),
-        "abs_fve_pizza": fve(ab, forms["pizza"], (ab**2).sum()),
-    }
-    return fves, split
+    split = {"linear_frac": linear_frac, "abs_fve_pizza": fve(ab, form, (ab**2).sum())}
+    return {k: fves[k] for k in ("pizza", "clock", "pizza_secondary")}, split
 
 
 def logit_maps(c: Circuit, an: Analysis, c_out: int = 0) -> dict[str, Tensor]:
