@@ -372,7 +372,8 @@ def closed_form(p: int, clusters: list[ClusterStats], kind: str) -> Tensor:
     left, right = [], []
     for cl in clusters:
         w = 2 * math.pi * cl.freq / p
-        (cos_ab, sin_ab), c_factors = _wave_factors(p, cl.freq, kind.split("_")[0], cl.C_k)
+        base = "clock" if kind == "clock" else "pizza"  # pizza_secondary adds to pizza
+        (cos_ab, sin_ab), c_factors = _wave_factors(p, cl.freq, base, cl.C_k)
         if kind == "pizza_secondary":
             # D0 cos(w (2x - c)) - D1 sin(w (2x - c)), x = a and x = b, by angle addition
             for D, x in ((cl.D_a, A_), (cl.D_b, B_)):

@@ -18,8 +18,10 @@ from typing import Any
 
 from quadlens import rundir
 from quadlens._text import count
+from quadlens.bilinear import smallest_k
 from quadlens.config import RunConfig
 from quadlens.errors import QuadlensError
+from quadlens.lens import PSI_TOLERANCE
 
 CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; max-width: 1100px;
@@ -168,9 +170,9 @@ def _spectrum_caption(an: dict[str, Any]) -> str:
     """The spectrum's caption, from the shares it draws (not every model is a clean pizza)."""
     keys, spec = an["key_frequencies"], an["input_spectrum"]
     share = sum(spec[k - 1] for k in keys if 0 < k <= len(spec))
-    n = len(keys)
-    text = (f"Share of the MLP input's power per frequency (red: the {n} key "
-            f"frequenc{'y' if n == 1 else 'ies'}, {share:.0%} of it together). ")  # fmt: skip
+    keys_text = count(len(keys), "key frequency", "key frequencies")
+    text = (f"Share of the MLP input's power per frequency (red: the {keys_text}, {share:.0%} of "
+            "it together). ")  # fmt: skip
     if share >= 0.9:
         text += "A handful of frequencies carry almost everything"
     else:
@@ -197,7 +199,6 @@ def _wheels_caption(clusters: list[dict[str, Any]]) -> str:
                    "quadrature rule over phi is coarse, and the closed form fits less well.")
 
 
-
 def _quadrature_error(clusters: list[dict[str, Any]]) -> str:
     """' (relative error ...)' over the key clusters' quadrature fits, or ''."""
     errs = [c["quadrature_rel_error"] for c in clusters
@@ -207,6 +208,7 @@ def _quadrature_error(clusters: list[dict[str, Any]]) -> str:
     if len(errs) == 1:
         return f" (relative error {errs[0]:.2f})"
     return f" (relative error {min(errs):.2f} to {max(errs):.2f} over the key clusters)"
+
 
 def _logits_caption(fve: dict[str, Any]) -> str:
     """The logit figure's caption, from the closed forms' fit."""
@@ -233,8 +235,6 @@ def _secondary_caption(an: dict[str, Any]) -> str:
             and n.get("secondary_phase_err") is not None]  # fmt: skip
     if not errs:
         return text.rstrip()
-    from quadlens.lens import PSI_TOLERANCE
-
     near = sum(abs(e) < PSI_TOLERANCE for e in errs) / len(errs)
     tol = f"{math.degrees(PSI_TOLERANCE):.0f} degrees"
     if near >= 0.5:
@@ -249,8 +249,6 @@ def _bilinear_section(bil: dict[str, Any], accuracy: float | None, ana: Path,
                       figs: Path) -> Section:  # fmt: skip
     """The bilinear reading (`quadlens bilinear`), for the models it is exact for."""
     s = Section("The bilinear reading")
-    from quadlens.bilinear import smallest_k
-
     acc = bil["topk_accuracy"]
     k = None if accuracy is None else smallest_k(acc, accuracy)
     if accuracy is None:
@@ -271,6 +269,7 @@ def _bilinear_section(bil: dict[str, Any], accuracy: float | None, ana: Path,
              "classes. Right: accuracy on all inputs when every class keeps only its top-k "
              "eigenvectors.", figs)  # fmt: skip
     return s
+
 
 def _circuit_relu(cfg: dict[str, Any]) -> str | None:
     """What the bounds, certificates and lens comparison need that this run's model (config
