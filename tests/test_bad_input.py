@@ -65,6 +65,32 @@ def test_diverged_training_leaves_no_half_written_run(tmp_path, tiny_run):
     assert not (old / "analysis").exists()
 
 
+@pytest.mark.parametrize("how", ["ctrl-c", "resumable failure"])
+def test_overwrite_interrupted_keeps_the_directory_it_was_replacing(tmp_path, capsys, how):
+    """--overwrite interrupted (or failing once the new output is worth resuming) keeps the new
+    output for --resume; the directory it was replacing used to be deleted then, though nothing
+    had yet replaced it: it is now kept, byte for byte, as OUT.previous, and stderr says so."""
+    out = tmp_path / "zoo"
+    out.mkdir()
+    (out / "old.txt").write_text("the old zoo")
+    (tmp_path / "zoo.previous").mkdir()  # taken: the next free name is used
+    before = _tree(out)
+    exc = KeyboardInterrupt if how == "ctrl-c" else RuntimeError
+    with pytest.raises(exc), rundir.fresh_out_dir(out, overwrite=True, resumable=lambda: True):
+        (out / "new.txt").write_text("half of the new zoo")
+        raise exc()
+    assert _tree(out) == {"new.txt": _tree(out)["new.txt"]}
+    assert _tree(tmp_path / "zoo.previous-2") == before
+    assert f"kept as {tmp_path / 'zoo.previous-2'}" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if "replaced" in p.name] == []
+    # a failure with nothing worth resuming still puts the old directory back
+    with pytest.raises(RuntimeError), rundir.fresh_out_dir(out, overwrite=True,
+                                                            resumable=lambda: False):
+        (out / "other.txt").write_text("x")
+        raise RuntimeError
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+
+
 def test_output_under_a_file_is_a_message(tmp_path):
     (tmp_path / "afile").write_text("x")
     _one_line_error(run_cli("train", *TINY_ARGS, "--out", str(tmp_path / "afile" / "run")),

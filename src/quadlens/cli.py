@@ -295,7 +295,7 @@ def cmd_zoo_train(args: argparse.Namespace) -> int:
         # with --overwrite the old zoo is set aside until this one is trained, and put back if
         # anything fails (a bad option found late, every member diverging) before a member of
         # the new one has finished; Ctrl-C, or a failure after that, keeps the new one for
-        # --resume
+        # --resume and the old one as OUT.previous
         def resumable() -> bool:
             return any((out / "runs").glob(f"*/{rundir.WEIGHTS}"))
 

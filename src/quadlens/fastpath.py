@@ -14,8 +14,9 @@ each with its own training pairs. On the CPU each model gets exactly the bits of
 The three N x d_mlp x p matmuls dominate; a general transformer step costs ~N d_model
 (3 d_model + 2 d_mlp) multiply-adds per position instead. What lies between those matmuls (the
 pair gather, the ReLU, the direct path, the float64 softmax, the ReLU's backward and the sums
-over the pairs that share a token) runs on the CPU as fused one-pass kernels (`_kernels`,
-Numba) and elsewhere (CUDA) as torch operations. The kernels perform the same floating-point
+over the pairs that share a token) runs on the CPU as fused one-pass kernels (`_kernels`, C
+with OpenMP on torch's threads, compiled on first use) and elsewhere (CUDA, or a machine
+without a C compiler) as torch operations. The kernels perform the same floating-point
 operations in the same order, so on the CPU both give the same bits (tested); the circuit's own
 forward and backward (the small matmuls through W_E ... W_U) are shared.
 
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from quadlens import _kernels
 
 # Parameters the fast path reads and writes gradients for (W_Q and W_K play no role).
 FAST_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
@@ -105,7 +108,8 @@ class Step:
 
     P holds the parameters [S, ...] (read afresh on every call); `pairs` [S, N] are the flat
     indices a p + b of each model's training pairs and `y` [S, N] their labels. `kernels`
-    chooses the fused CPU kernels (the default on the CPU) or torch operations (elsewhere)."""
+    chooses the fused CPU kernels (the default on the CPU, where they build) or torch operations
+    (elsewhere)."""
 
     def __init__(self, P: dict[str, Tensor], pairs: Tensor, y: Tensor, activation: str,
                  kernels: bool | None = None) -> None:  # fmt: skip
@@ -115,9 +119,12 @@ class Step:
         S, p, _ = P["W_E"].shape
         self.S, self.p, self.N, self.H = S, p, pairs.shape[1], P["W_in"].shape[-1]
         on_cpu = P["W_E"].device.type == "cpu"
-        self.kernels = on_cpu if kernels is None else kernels
+        self.kernels = on_cpu and _kernels.available() if kernels is None else kernels
         if self.kernels and not on_cpu:
             raise ValueError("the fused kernels run on the CPU only")
+        if self.kernels and not _kernels.available():
+            raise ValueError("the fused CPU kernels could not be built (no working C compiler); "
+                             "use kernels=False")  # fmt: skip
         self.a, self.b = pairs // p, pairs % p
         if self.kernels:
             self._setup_kernels(P["W_E"].dtype)
@@ -168,15 +175,8 @@ class Step:
         return loss, _Grads(dUV, dD, dO, G.sum(1))
 
     def _setup_kernels(self, dtype: torch.dtype) -> None:
-        import numba
-
-        from quadlens import _kernels  # Numba compiles (or loads its cache) on first use
-
-        # as many threads as torch uses (Ray workers and OMP_NUM_THREADS limit torch's)
-        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
         N, H, p = self.N, self.H, self.p
-        self._k = _kernels
-        self._idx = [tuple(x[s : s + 1].numpy() for x in (self.a, self.b, self.y))
+        self._idx = [tuple(x[s].to(torch.int64).contiguous() for x in (self.a, self.b, self.y))
                      for s in range(self.S)]  # fmt: skip
         # One model at a time goes through the pairs (its N x d_mlp tensors stay in the cache),
         # in fixed buffers (fresh multi-megabyte blocks every step would cost page faults).
@@ -186,32 +186,32 @@ class Step:
         self.mlp_t = torch.empty(1, p, N, dtype=dtype)
         # z and G [1, N, p] are laid out [1, p, N] (transposed views), as the torch path's
         # logits come out of the matmul: torch's sums over them then add in the same order
-        self.z = tr(torch.empty(1, p, N, dtype=torch.float64))
-        self.z_label = torch.empty(1, N, dtype=torch.float64)
-        self.G = tr(torch.empty(1, p, N, dtype=dtype))
+        self.z_t = torch.empty(1, p, N, dtype=torch.float64)
+        self.z = tr(self.z_t)
+        self.z_label = torch.empty(N, dtype=torch.float64)
+        self.G_t = torch.empty(1, p, N, dtype=dtype)
+        self.G = tr(self.G_t)
 
     def _pairs_one(self, s: int, c: _Circuit, b_in: Tensor) -> tuple[Tensor, _Grads]:
         """Model s's circuit c (S = 1) through its pairs: its loss [1] and gradients."""
-        k, (a, b, y), sq = self._k, self._idx[s], self.activation == "quadratic"
+        k, (a, b, y), sq = _kernels, self._idx[s], self.activation == "quadratic"
         p, O = self.p, c.O
-        Ub = c.UV[:, :p] + b_in[:, None]
-        k.hidden(Ub.numpy(), c.UV[:, p:].numpy(), a, b, self.pre.numpy(), self.h.numpy(), sq)
-        mlp = tr(torch.bmm(tr(O), tr(self.h), out=self.mlp_t))  # orientation: see torch path
-        k.shifted_logits(mlp.numpy(), c.D.numpy(), c.bias[:, 0].numpy(), a, b, y,
-                         self.z.numpy(), self.z_label.numpy())  # fmt: skip
+        Ub = c.UV[0, :p] + b_in
+        k.hidden(Ub, c.UV[0, p:], a, b, self.pre[0], self.h[0], sq)
+        torch.bmm(tr(O), tr(self.h), out=self.mlp_t)  # mlp transposed; orientation: see torch path
+        k.shifted_logits(self.mlp_t[0], c.D[0], c.bias[0, 0], a, b, y, self.z_t[0], self.z_label)
         e = self.z.exp_()  # torch's vectorised exp, in place
         total = e.sum(-1)
         G = self.G
-        k.softmax_grad(e.numpy(), total.numpy(), y, G.numpy())
+        k.softmax_grad(self.z_t[0], total[0], y, self.G_t[0])
         dO = tr(tr(G) @ self.h)  # [1, neuron, p], laid out as in the torch path
         dh = torch.bmm(G, tr(O), out=self.dh)
         # the sums over tokens a and b written straight into the halves of [dU; dV] and
         # [dD_a; dD_b] (no concatenation afterwards)
         d = _Grads(torch.empty(1, 2 * p, self.H, dtype=G.dtype),
                    torch.empty(1, 2 * p, p, dtype=G.dtype), dO=dO, dbias=G.sum(1))  # fmt: skip
-        k.pair_grad(dh.numpy(), self.h.numpy(), self.pre.numpy(), a, b, d.dUV[:, :p].numpy(),
-                    d.dUV[:, p:].numpy(), sq)  # fmt: skip
-        k.sum_by_tokens_t(tr(G).numpy(), a, b, d.dD[:, :p].numpy(), d.dD[:, p:].numpy())
+        k.pair_grad(dh[0], self.h[0], self.pre[0], a, b, d.dUV[0, :p], d.dUV[0, p:], sq)
+        k.sum_by_tokens_t(self.G_t[0], a, b, d.dD[0, :p], d.dD[0, p:])
         return (total.log() - self.z_label).mean(-1), d
 
 

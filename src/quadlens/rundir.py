@@ -237,8 +237,9 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False,
     with `overwrite` the directory it was to replace is put back as it was (it is set aside,
     renamed, until the command succeeds, then removed). An interrupted command (Ctrl-C: its
     checkpoint is what `--resume` continues) keeps what it wrote, as does a failed one for which
-    `resumable()` says that what it wrote is worth continuing (a zoo with finished members).
-    With `resume` nothing is set aside or removed."""
+    `resumable()` says that what it wrote is worth continuing (a zoo with finished members); the
+    directory it was replacing is then kept too, as `OUT.previous` (a line on stderr says so),
+    since nothing has yet replaced it. With `resume` nothing is set aside or removed."""
     if resume:
         prepare_out_dir(out, overwrite=False, resume=True)
         yield
@@ -256,7 +257,9 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False,
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) or (resumable is not None and resumable()):
             if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                kept = _keep_previous(old, out)
+                print(f"quadlens: the directory {out} was replacing is kept as {kept} (delete "
+                      "it when it is no longer needed)", file=sys.stderr)  # fmt: skip
             raise
         shutil.rmtree(out, ignore_errors=True)
         if old is not None:
@@ -266,6 +269,15 @@ def fresh_out_dir(out: Path, overwrite: bool, resume: bool = False,
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _keep_previous(old: Path, out: Path) -> Path:
+    """Rename the set-aside `old` to a visible OUT.previous (OUT.previous-2, ... if taken)."""
+    target, i = out.with_name(f"{out.name}.previous"), 2
+    while target.exists():
+        target, i = out.with_name(f"{out.name}.previous-{i}"), i + 1
+    old.rename(target)
+    return target
 
 
 def environment(command: list[str] | None = None) -> dict[str, Any]:

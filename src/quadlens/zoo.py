@@ -383,10 +383,10 @@ def _watchdog(parent: int, stop: Any, poll: float = 0.2, grace: float = 15.0) ->
 
 @contextmanager
 def _one_thread_env() -> Iterator[None]:
-    """OpenMP, MKL and Numba read their thread counts when they load: a worker process must
-    start with them set to one, or idle runtime threads spin against the other workers
-    (measured: 13x slower on 2 cores)."""
-    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    """OpenMP and MKL read their thread counts when they load: a worker process must start
+    with them set to one, or idle runtime threads spin against the other workers (measured:
+    13x slower on 2 cores). The fused C kernels run on torch's OpenMP runtime and follow it."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
     saved = {n: os.environ.get(n) for n in names}
     os.environ.update(dict.fromkeys(names, "1"))
     try:

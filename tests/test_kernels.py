@@ -1,0 +1,69 @@
+"""The C kernels of the fast training step: built once per source, compiler and CPU, cached,
+and replaced by torch operations (the same bits) where no compiler works."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from quadlens import _kernels, fastpath
+from quadlens.config import ModelConfig
+from quadlens.data import labels, make_split
+from quadlens.model import Model
+
+SMALL = dict(p=13, d_model=16, n_heads=2, d_head=8, d_mlp=24)
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """The kernels module as if never loaded, caching under tmp_path."""
+    monkeypatch.setattr(_kernels, "_lib", None)
+    monkeypatch.setattr(_kernels, "_tried", False)
+    monkeypatch.setenv("QUADLENS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _step(kernels=None):
+    cfg = ModelConfig(**SMALL)
+    m = Model(cfg, seed=0)
+    P = {k: getattr(m, k).detach()[None] for k in fastpath.FAST_PARAMS}
+    pairs = make_split(cfg.p, 0, 0.8).train[None]
+    return fastpath.Step(P, pairs, labels(cfg.p)[pairs], "relu", kernels)
+
+
+def test_builds_once_into_the_cache(fresh):
+    assert _kernels.available()
+    (so,) = fresh.glob("kernels-*.so")
+    before = os.stat(so).st_mtime_ns
+    assert _kernels._build() == so  # the cached build, not a new one
+    assert os.stat(so).st_mtime_ns == before
+    assert not [f for f in fresh.iterdir() if f != so]  # no temporary files left behind
+    assert _step().kernels
+
+
+@pytest.mark.parametrize("cc", ["no-such-compiler-xyz", "false"])
+def test_without_a_working_compiler_training_takes_the_torch_operations(fresh, monkeypatch,
+                                                                        capsys, cc):
+    monkeypatch.setenv("CC", cc)
+    step = _step()
+    assert not step.kernels
+    err = capsys.readouterr().err
+    assert "could not build the fused CPU kernels" in err and "torch operations" in err
+    assert err.count("\n") == 1  # one line, no traceback
+    loss, grads = step()  # trains regardless
+    assert torch.isfinite(loss).all() and torch.isfinite(grads[0]["W_in"]).all()
+    assert not list(fresh.glob("kernels-*.so"))
+    with pytest.raises(ValueError, match="could not be built"):
+        _step(kernels=True)
+
+
+def test_kernels_refuse_tensors_they_would_misread():
+    h = torch.zeros(4, 6)
+    idx = torch.zeros(4, dtype=torch.int64)
+    with pytest.raises(ValueError, match="contiguous"):
+        _kernels.hidden(torch.zeros(3, 6), torch.zeros(6, 3).T, idx, idx, h, h, False)
+    with pytest.raises(TypeError, match="float32 and float64"):
+        x = torch.zeros(4, 6, dtype=torch.float16)
+        _kernels.hidden(x, x, idx, idx, x, x, False)
