@@ -67,3 +67,25 @@ def test_kernels_refuse_tensors_they_would_misread():
     with pytest.raises(TypeError, match="float32 and float64"):
         x = torch.zeros(4, 6, dtype=torch.float16)
         _kernels.hidden(x, x, idx, idx, x, x, False)
+
+
+def test_a_damaged_cached_build_is_rebuilt(fresh, monkeypatch, tmp_path):
+    assert _kernels.available()
+    (so,) = fresh.glob("kernels-*.so")
+    other = tmp_path / "other-cache"
+    other.mkdir()
+    (other / so.name).write_bytes(b"not a shared library")  # as a failed disk would leave it
+    monkeypatch.setattr(_kernels, "_lib", None)
+    monkeypatch.setattr(_kernels, "_tried", False)
+    monkeypatch.setenv("QUADLENS_CACHE_DIR", str(other))
+    assert _kernels.available()
+    assert (other / so.name).read_bytes()[:4] == b"\x7fELF"
+
+
+def test_an_unwritable_cache_falls_back_to_the_temporary_directory(fresh, monkeypatch, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("QUADLENS_CACHE_DIR", str(tmp_path / "afile" / "cache"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    assert _kernels.available()
+    assert len(list((tmp_path / "tmp").glob("quadlens-*/kernels-*.so"))) == 1

@@ -13,8 +13,9 @@ the path used on CUDA), and the tests check bit-equality.
 
 The C source is compiled on first use with the machine's C compiler (`$CC`, else `cc`), for
 this CPU (-march=native, no floating-point contraction), and cached under
-`$QUADLENS_CACHE_DIR` (default `~/.cache/quadlens`), keyed by the source, the compiler and the
-CPU. The library is loaded after torch and links the same OpenMP runtime (libgomp.so.1), so
+`$QUADLENS_CACHE_DIR` (default `~/.cache/quadlens`; if that cannot be written, a directory under
+the system's temporary one), keyed by the source, the compiler and the CPU; a cached build that
+does not load is built again. The library is loaded after torch and links the same OpenMP runtime (libgomp.so.1), so
 its parallel loops run on torch's own threads: on a 2-core machine a second thread pool
 (Numba's, before) kept spinning while torch's matmuls ran, and each slowed the other. Where no
 compiler works, `available()` is False and training takes the torch operations (the same bits,
@@ -65,9 +66,11 @@ def _cpu_key() -> str:
     return platform.processor() or platform.machine()
 
 
-def _build() -> Path:
-    """The compiled library's path (compiling it if this source, compiler and CPU have no
-    cached build). Raises OSError or subprocess.CalledProcessError if that fails."""
+def _build(rebuild: bool = False) -> Path:
+    """The compiled library's path, compiling it if this source, compiler and CPU have no
+    cached build (or `rebuild`). The cache is `cache_dir()`, else, if that cannot be written, a
+    directory under the system's temporary one. Raises OSError or
+    subprocess.CalledProcessError if compiling fails."""
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise OSError(f"no C compiler {cc!r} on PATH")
@@ -76,20 +79,26 @@ def _build() -> Path:
         b"\0".join(x.encode() for x in
                    (SOURCE.read_text(), cc, version.stdout, " ".join(FLAGS), _cpu_key()))
     ).hexdigest()[:16]  # fmt: skip
-    out = cache_dir() / f"kernels-{key}.so"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
-    try:  # compile beside the target, then rename: concurrent builds never see a partial file
-        subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True, text=True,
-                       check=True)  # fmt: skip
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    name = f"kernels-{key}.so"
+    fallback = Path(tempfile.gettempdir()) / f"quadlens-{getattr(os, 'getuid', lambda: 0)()}"
+    for d in (cache_dir(), fallback):
+        if (d / name).exists() and not rebuild:
+            return d / name
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(suffix=".so", dir=d)
+        except OSError:
+            continue  # not writable: the next place
+        os.close(fd)
+        try:  # compile beside the target, then rename: concurrent builds never see a part
+            subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True,
+                           text=True, check=True)  # fmt: skip
+            os.replace(tmp, d / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return d / name
+    raise OSError(f"cannot write the kernels' build to {cache_dir()} or {fallback}")
 
 
 def _load() -> ctypes.CDLL | None:
@@ -98,7 +107,10 @@ def _load() -> ctypes.CDLL | None:
         return _lib
     _tried = True
     try:
-        lib = ctypes.CDLL(str(_build()))
+        try:
+            lib = ctypes.CDLL(str(_build()))
+        except OSError:  # a cached build that does not load (damaged): build it again, once
+            lib = ctypes.CDLL(str(_build(rebuild=True)))
     except (OSError, subprocess.CalledProcessError) as e:
         detail = getattr(e, "stderr", None) or str(e)
         first = detail.strip().splitlines()[0] if detail.strip() else type(e).__name__
