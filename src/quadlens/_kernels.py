@@ -18,9 +18,8 @@ the system's temporary one), keyed by the source, the compiler and the CPU; a ca
 does not load is built again. The library is loaded after torch and links the same OpenMP
 runtime (libgomp.so.1), so its parallel loops run on torch's own threads: on a 2-core machine a
 second thread pool (Numba's, before) kept spinning while torch's matmuls ran, and each slowed
-the other. Where no
-compiler works, `available()` is False and training takes the torch operations (the same bits,
-somewhat slower), after one line on stderr that says so.
+the other. Where no compiler works, `available()` is False and training takes the torch
+operations (the same bits, somewhat slower), after one line on stderr that says so.
 """
 
 from __future__ import annotations
