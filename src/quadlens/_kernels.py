@@ -107,8 +107,9 @@ def _load() -> ctypes.CDLL | None:
         return _lib
     _tried = True
     try:
+        path = _build()
         try:
-            lib = ctypes.CDLL(str(_build()))
+            lib = ctypes.CDLL(str(path))
         except OSError:  # a cached build that does not load (damaged): build it again, once
             lib = ctypes.CDLL(str(_build(rebuild=True)))
     except (OSError, subprocess.CalledProcessError) as e:
