@@ -62,6 +62,16 @@ def test_closed_forms_match_their_formulas(tiny_run):
     for kind, table in ref.items():
         got = closed_form(p, key, kind).reshape(p, p, p)
         assert torch.allclose(got, table, rtol=0, atol=1e-12 * float(table.abs().max())), kind
+        # the count compare reports: its matmul part is what torch counts, the rest O(p^2 |K|)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from quadlens.lens import closed_form_flops
+
+        with FlopCounterMode(display=False) as counter:
+            closed_form(p, key, kind)
+        assert counter.get_total_flops() == 4 * p**3 * len(key), kind
+        rest = closed_form_flops(p, len(key), kind) - 4 * p**3 * len(key)
+        assert 0 < rest <= 30 * p * p * len(key), kind
     assert float(closed_form(p, [], "pizza").abs().max()) == 0.0
 
 

@@ -5,8 +5,8 @@ the MLP replaced by the lens), and what it proves.
 
 FLOP formulas (p vocabulary, n neurons, |K| key frequencies; a multiply-add counts 2):
     full MLP            p^2 n (pre-activation adds + ReLU) + 2 p^3 n (neurons -> logits)
-    closed forms        ~ 10 p^3 |K| (a few cosines and products per (a, b, c, k); pizza+secondary
-                        ~ 16 p^3 |K|)
+    closed forms        4 p^3 |K| + O(p^2 |K|): one matmul [p^2, 2 |K|] @ [2 |K|, p] of (a, b)
+                        factors and c factors (angle addition; `lens.closed_form_flops`)
     frozen mask         as the full MLP (the same weights, one fixed mask)
     linear approximant  2 p^3 (one-hot inputs: two table reads and adds per logit)
     quadratic approx.   6 p^3 (x~^T Q_c x~ with 3 non-zeros in x~: 6 table reads)
@@ -26,7 +26,7 @@ from quadlens.circuit import circuit
 from quadlens.data import labels
 from quadlens.errors import QuadlensError
 from quadlens.evaluate import margins
-from quadlens.lens import Analysis, analyze, closed_form
+from quadlens.lens import Analysis, analyze, closed_form, closed_form_flops
 from quadlens.masks import analyze_masks
 from quadlens.model import Model
 
@@ -73,10 +73,11 @@ def compare(model: Model, an: Analysis | None = None,
         "clock": "nothing (an approximation; no bound)",
         "pizza_secondary": "nothing (an approximation; no bound)",
     }
-    for kind, per_k, cost in (("pizza", 1, 10), ("clock", 1, 8), ("pizza_secondary", 5, 16)):
+    for kind, per_k in (("pizza", 1), ("clock", 1), ("pizza_secondary", 5)):
         logits = closed_form(p, key, kind) + rest
         rows.append(LensRow(
-            f"closed form: {kind.replace('_', ' + ')}", per_k * len(key), cost * p**3 * len(key),
+            f"closed form: {kind.replace('_', ' + ')}", per_k * len(key),
+            closed_form_flops(p, len(key), kind),
             an.fve[kind], float((margins(logits, y) > 0).double().mean()), proves[kind],
         ))  # fmt: skip
     masks = analyze_masks(model, n_reuse=1)

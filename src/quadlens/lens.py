@@ -387,6 +387,20 @@ def closed_form(p: int, clusters: list[ClusterStats], kind: str) -> Tensor:
     return torch.stack(left, 1) @ torch.stack(right, 0)
 
 
+# FLOPs per pair (a, b) and key frequency of closed_form's (a, b) factors: pizza, |cos(w (a - b)
+# / 2)| (2), times C_k (1), cos and sin of w (a + b) (2), the two products (2); clock, the cosine,
+# sine and products; pizza_secondary, pizza's plus, for x = a and x = b, cos and sin of 2 w x
+# (2), four products and four additions (8)
+CLOSED_FORM_PAIR_FLOPS = {"pizza": 7, "clock": 4, "pizza_secondary": 7 + 2 * 10}
+
+
+def closed_form_flops(p: int, n_keys: int, kind: str) -> int:
+    """FLOPs of `closed_form`: the (a, b) factors (CLOSED_FORM_PAIR_FLOPS per pair and
+    frequency), the c factors (a cosine and a sine per c and frequency) and the one matmul
+    [p^2, 2 |K|] @ [2 |K|, p] (4 p^3 |K|)."""
+    return n_keys * (CLOSED_FORM_PAIR_FLOPS[kind] * p * p + 2 * p + 4 * p**3)
+
+
 def _closed_forms(c: Circuit, pre: Tensor, key_clusters: list[ClusterStats]
                   ) -> tuple[dict[str, float | None], dict[str, float | None]]:  # fmt: skip
     p = c.cfg.p
