@@ -31,7 +31,7 @@ browser:
 	  { $(APT) update -qq && $(APT) install -y -qq chromium chromium-driver >/dev/null; }
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples tools
 
 test: lint browser
 	$(BIN)/python -m pytest -q
