@@ -9,7 +9,11 @@ the soundness tests against the copy. A mutation the tests do not catch is a gap
     .venv/bin/python tools/mutate_proofs.py            # all of them (about 15-30 minutes)
     .venv/bin/python tools/mutate_proofs.py M15 B7     # some, by name
 
-Exit code 0 when every mutation not marked `expected` is caught, 1 otherwise. The results of
+Exit code 0 when every mutation not marked `expected` is caught, 1 otherwise. Some tests draw
+their models with hypothesis, so a mutation that only they catch may be caught in one run and
+not the next. On 2026-12-03 M6 (the V side's input remainder dropped) was caught once and
+missed once this way. Since then `test_nearly_tight_certificates_catch_small_overclaims`
+catches it, and M18 (the U side's), every time. The results of
 2026-12-03 are in docs/certificates.md ("A mutation run").
 """
 
@@ -49,6 +53,8 @@ MUTATIONS = [
              "raise_c = raise_c + 0.5 * (Hh * o.clamp_min(0)).sum(0)"),
     Mutation("M6", CERTIFY, "bound = cells.tables[1][a_, j] + cells.tables[2][b_, j]",
              "bound = cells.tables[1][a_, j]"),
+    Mutation("M18", CERTIFY, "bound = cells.tables[1][a_, j] + cells.tables[2][b_, j]",
+             "bound = cells.tables[2][b_, j]"),
     Mutation("M7", CERTIFY, "                bound += off\n",
              "                bound += 0.5 * off\n",
              expected="the off-chord term is >= 2x loose on every model tried"),
