@@ -273,6 +273,10 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple
 @given(p=st.sampled_from([7, 11, 13, 17, 23]), n=st.integers(2, 30), noise=st.floats(0, 2),
        secondary=st.floats(0, 1), bias=st.floats(0, 3), seed=st.integers(0, 10_000),
        opts=OPTIONS)  # fmt: skip
+# found by hypothesis against a mutant whose input-remainder line forgot the other side's
+# remainder when deciding which neurons keep their sign (tools/mutate_proofs.py, B7)
+@example(p=7, n=13, noise=0.25, secondary=0.75, bias=3.0, seed=301,
+         opts={"grid": 4, "harmonics": 1, "extra_outputs": 1})  # fmt: skip
 def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts):
     """Stronger than the total: on every delta interval, the quadrature line's bound covers
     |F - P| and the residual line's bound covers sum_w |sum_i zO_i / 2 (|h_i| - |g_i|)| at
