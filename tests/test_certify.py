@@ -424,12 +424,14 @@ def test_synthetic_pizza_models_are_certified_soundly(seed):
 
 
 def _bounds(model, strategy: str, grid: int = 32) -> tuple[torch.Tensor, float]:
-    """One strategy's per-input margin bounds [p^2] and its rounding allowance."""
+    """One strategy's per-input margin bounds [p^2] (before any leftovers are run exactly, with
+    the options `certify` gives it: LOWRANK) and its rounding allowance."""
     ops = bd.Ops()
     ex = ce._exact(model, ops)
     if strategy in ("quadrature", "interpolation"):
         return ce._quadrature(ex, ops, grid, interpolate=strategy == "interpolation"), ex.slack
-    return ce._lowrank(ex, True, ops, directions=strategy == "adaptive"), ex.slack
+    sparse, directions, frugal = LOWRANK[strategy]
+    return ce._lowrank(ex, sparse, ops, directions, frugal), ex.slack
 
 
 def test_nearly_tight_certificates_catch_small_overclaims():

@@ -39,9 +39,10 @@ def test_closed_forms_match_their_formulas(tiny_run):
     import math
 
     import torch
+    from torch.utils.flop_counter import FlopCounterMode
 
     from quadlens import rundir
-    from quadlens.lens import analyze, closed_form
+    from quadlens.lens import analyze, closed_form, closed_form_flops
 
     an = analyze(rundir.load_run(tiny_run)[1])
     key = [cl for cl in an.clusters if cl.key]
@@ -63,15 +64,11 @@ def test_closed_forms_match_their_formulas(tiny_run):
         got = closed_form(p, key, kind).reshape(p, p, p)
         assert torch.allclose(got, table, rtol=0, atol=1e-12 * float(table.abs().max())), kind
         # the count compare reports: its matmul part is what torch counts, the rest O(p^2 |K|)
-        from torch.utils.flop_counter import FlopCounterMode
-
-        from quadlens.lens import closed_form_flops
-
         with FlopCounterMode(display=False) as counter:
             closed_form(p, key, kind)
-        assert counter.get_total_flops() == 4 * p**3 * len(key), kind
-        rest = closed_form_flops(p, len(key), kind) - 4 * p**3 * len(key)
-        assert 0 < rest <= 30 * p * p * len(key), kind
+        matmul = 4 * p**3 * len(key)
+        assert counter.get_total_flops() == matmul, kind
+        assert 0 < closed_form_flops(p, len(key), kind) - matmul <= 30 * p * p * len(key), kind
     assert float(closed_form(p, [], "pizza").abs().max()) == 0.0
 
 

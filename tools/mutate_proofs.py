@@ -1,22 +1,19 @@
 """Mutation check of the proofs: do the tests catch a wrong bound?
 
-Each mutation below makes one term of a certificate or compact bound smaller (or drops it), so
-that the proof could claim more than the truth. For each, this script copies `src/` into a
-temporary directory, applies the mutation there (the working tree is never modified), and runs
-the soundness tests against the copy. A mutation the tests do not catch is a gap in the tests
-(or, for the ones marked rounding-level, an error too small for any test to see).
+Each mutation below makes one term of a certificate or compact bound smaller, drops it, flips
+its sign or swaps two terms, so that the proof could claim more than the truth. For each, this
+script copies `src/` into a temporary directory, applies the mutation there (the working tree is
+never modified), and runs the soundness tests against the copy. A mutation the tests do not
+catch is a gap in the tests (or, for the ones marked rounding-level, an error too small for any
+test to see).
 
     .venv/bin/python tools/mutate_proofs.py            # all of them (about 15-30 minutes)
     .venv/bin/python tools/mutate_proofs.py M15 B7     # some, by name
 
 Exit code 0 when every mutation not marked `expected` is caught, 1 otherwise. Some tests draw
 their models with hypothesis, so a mutation that only they catch may be caught in one run and
-not the next. On 2026-12-03 M6 (the V side's input remainder dropped) was caught once and
-missed once this way. Since then `test_nearly_tight_certificates_catch_small_overclaims`
-catches it, and M18 (the U side's), every time. B7 went uncaught in the first run and was
-caught in the second by a drawn model; that model is now an explicit example of
-`test_each_line_bounds_its_own_truth`. The results of
-2026-12-03 are in docs/certificates.md ("A mutation run").
+missed in the next. On 2026-12-03 that happened to M6 and B7; deterministic cases now catch
+both. Results: docs/certificates.md ("A mutation run").
 """
 
 from __future__ import annotations
