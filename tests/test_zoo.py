@@ -163,6 +163,23 @@ def test_zoo_workers_never_outlive_the_zoo(tmp_path):
             assert all(torch.equal(a[k], b[k]) for k in a), (sig.name, name)
 
 
+def test_a_worker_that_starts_after_its_zoo_died_exits():
+    """A spawned worker takes seconds to start (it imports torch). If the zoo was SIGKILLed
+    meanwhile, the worker's parent is already init by the time it starts: it must still see
+    that the zoo it belongs to (whose pid the zoo passes it) is gone, and exit instead of
+    waiting for work forever (found as a worker left behind by the test above)."""
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    code = (
+        "import time, multiprocessing as mp, quadlens.zoo as z\n"
+        "z._watchdog.__defaults__ = (0.05, 0.5)  # poll, grace: seconds, not the default 15\n"
+        f"z._worker_init(None, mp.get_context('spawn').Event(), {dead.pid})\n"
+        "time.sleep(60)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=50)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+
+
 def test_zoo_study(tmp_path):
     zoo = tmp_path / "zoo"
     assert run_cli("zoo", "train", "--seeds", "0-2", "--weight-decay", "1,2", *ZOO_ARGS,

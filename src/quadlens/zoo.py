@@ -353,14 +353,16 @@ class _QueueBar:
         self.queue.put(("postfix", kw))
 
 
-def _worker_init(queue: Any, stop: Any) -> None:
+def _worker_init(queue: Any, stop: Any, parent: int) -> None:
     """A worker ignores Ctrl-C (and SIGTERM, SIGHUP) from outside; while training, train_batch
     catches the Ctrl-C a watchdog thread raises in this process while the parent's `stop`
-    event is set, or once the parent has died without a word (SIGKILL): the batch saves its
-    checkpoints and stops, whenever it started, so no worker trains on into the zoo
-    directory."""
+    event is set, or once the parent (pid `parent`) has died without a word (SIGKILL): the
+    batch saves its checkpoints and stops, whenever it started, so no worker trains on into the
+    zoo directory. The parent passes its pid: a worker that finishes starting only after the
+    parent died (a spawned interpreter takes seconds to import torch) would otherwise take its
+    new parent, init, for the zoo's and wait for work forever."""
     global _progress, _stop, _parent
-    _progress, _stop, _parent = queue, stop, os.getppid()
+    _progress, _stop, _parent = queue, stop, parent
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     threading.Thread(target=_watchdog, args=(_parent, stop), daemon=True).start()
@@ -406,7 +408,7 @@ def _run_processes(zoo: Path, chunks: list[list[Member]], cfgs: dict[str, RunCon
     queue, stop = ctx.Queue(), ctx.Event()
     out: list[tuple[Member, EvalResult]] = []
     pool = futures.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                       initargs=(queue, stop))  # fmt: skip
+                                       initargs=(queue, stop, os.getpid()))  # fmt: skip
     with _one_thread_env():  # the workers start (in submit) with one-thread runtimes
         pending = {
             pool.submit(_train_chunk, str(zoo), [cfgs[m.name].to_dict() for m in chunk],
