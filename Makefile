@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install install-dev browser run test lint clean
+.PHONY: install install-dev browser run test lint explore clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,13 @@ lint: install-dev
 
 test: lint browser
 	$(BIN)/python -m pytest -q
+
+# Not part of the test command: the property tests of the proofs with fresh random draws, 100
+# times as many as `make test` draws (a search for counterexamples, ~6 minutes on 2 cores; run it
+# after changing a bound; docs/certificates.md)
+explore: install-dev
+	QUADLENS_EXPLORE=100 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_bound.py \
+	  tests/test_certify.py -k "never_below_truth or never_exceed or each_line"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -23,7 +23,7 @@ from quadlens.rundir import load_run
 from quadlens.synth import pizza_circuit
 from quadlens.train import train
 
-from .conftest import run_cli, tiny
+from .conftest import examples, run_cli, tiny
 
 
 def small_pizza(seed: int) -> RunConfig:
@@ -145,7 +145,7 @@ def _ex(p, n, seed, noise, secondary, bias, grid, h, extra):
 @_ex(11, 10, 18, 0.01, 1.0, 0.0, 2, 4, 2)  # interpolation
 @_ex(7, 7, 12, 2.0, 1.0, 1.5, 8, 2, 1)  # input residual
 @_ex(23, 15, 4, 1.0, 1.0, 3.0, 8, 3, 0)  # output residual
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     p=st.sampled_from([7, 11, 13, 17, 19, 23]),
     n=st.integers(2, 40),
@@ -162,7 +162,7 @@ def test_bound_never_below_truth_synthetic(p, n, noise, secondary, bias, seed, k
     check_sound(_perturb(c, kind, seed % n, amount, seed), **opts)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(kind=st.sampled_from(PERTURBATIONS), i=st.integers(0, 127), amount=st.floats(0, 1),
        seed=st.integers(0, 10_000), opts=OPTIONS, which=st.integers(0, 3))  # fmt: skip
@@ -269,7 +269,7 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple
             F_itself)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(p=st.sampled_from([7, 11, 13, 17, 23]), n=st.integers(2, 30), noise=st.floats(0, 2),
        secondary=st.floats(0, 1), bias=st.floats(0, 3), seed=st.integers(0, 10_000),
        opts=OPTIONS)  # fmt: skip

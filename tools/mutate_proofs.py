@@ -7,13 +7,14 @@ never modified), and runs the soundness tests against the copy. A mutation the t
 catch is a gap in the tests (or, for the ones marked rounding-level, an error too small for any
 test to see).
 
-    .venv/bin/python tools/mutate_proofs.py            # all of them (about 15-30 minutes)
+    .venv/bin/python tools/mutate_proofs.py            # all of them (about 10-20 minutes)
     .venv/bin/python tools/mutate_proofs.py M15 B7     # some, by name
 
 Exit code 0 when every mutation not marked `expected` is caught, 1 otherwise. Some tests draw
-their models with hypothesis, so a mutation that only they catch may be caught in one run and
-missed in the next. On 2026-12-03 that happened to M6 and B7; deterministic cases now catch
-both. Results: docs/certificates.md ("A mutation run").
+their models with hypothesis. Until 2026-12-03 those draws were random, so a mutation that only
+they caught could be caught in one run and missed in the next (M6 and B7 were; deterministic
+cases now catch both). The tests now draw the same examples on every run (tests/conftest.py),
+so this tool's verdict is the suite's. Results: docs/certificates.md ("A mutation run").
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/test_certify.py", "tests/test_bound.py"]
+
+
+def _tests(file: str) -> list[str]:
+    """The test files, the mutated module's own first (`-x` stops at the first failure, so a
+    mutation of bound.py is caught in seconds, not after all of test_certify.py)."""
+    own = f"tests/test_{Path(file).stem}.py"
+    return sorted(TESTS, key=lambda t: t != own)
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,7 @@ MUTATIONS = [
     Mutation("M18", CERTIFY, "bound = cells.tables[1][a_, j] + cells.tables[2][b_, j]",
              "bound = cells.tables[2][b_, j]"),
     Mutation("M7", CERTIFY, "                bound += off\n",
-             "                bound += 0.5 * off\n",
-             expected="the off-chord term is >= 2x loose on every model tried"),
+             "                bound += 0.5 * off\n"),
     Mutation("M8", CERTIFY, "by_offset = torch.cat([2 * torch.sin(",
              "by_offset = torch.cat([1 * torch.sin("),
     Mutation("M10", CERTIFY, "out[sel] = margins(L, y[sel]) - ex.slack",
@@ -116,8 +123,9 @@ def run(m: Mutation) -> tuple[bool, str, float]:
         path.write_text(text.replace(m.old, m.new))
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                            *TESTS], cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               *_tests(m.file)]  # fmt: skip
+        r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         lines = [x for x in r.stdout.splitlines() if x.strip()]
         return r.returncode != 0, lines[-1] if lines else "", time.perf_counter() - t
 
