@@ -18,7 +18,7 @@ from quadlens.config import ModelConfig, RunConfig, TrainConfig
 # a green one does not depend on luck). QUADLENS_EXPLORE=K draws fresh random examples instead,
 # K times as many per test: a search for counterexamples to run by hand after changing a bound
 # (docs/certificates.md).
-EXPLORE = int(os.environ.get("QUADLENS_EXPLORE", "0") or 0)
+EXPLORE = int(os.environ.get("QUADLENS_EXPLORE") or 0)
 settings.register_profile("fixed", derandomize=True, database=None, print_blob=True)
 settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
 settings.load_profile("explore" if EXPLORE else "fixed")

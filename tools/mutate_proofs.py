@@ -11,7 +11,7 @@ test to see).
     .venv/bin/python tools/mutate_proofs.py M15 B7     # some, by name
 
 Exit code 0 when every mutation not marked `expected` is caught, 1 otherwise. Some tests draw
-their models with hypothesis. Until 2026-12-03 those draws were random, so a mutation that only
+their models with hypothesis. Until 2026-12-04 those draws were random, so a mutation that only
 they caught could be caught in one run and missed in the next (M6 and B7 were; deterministic
 cases now catch both). The tests now draw the same examples on every run (tests/conftest.py),
 so this tool's verdict is the suite's. Results: docs/certificates.md ("A mutation run").
