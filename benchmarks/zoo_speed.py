@@ -13,7 +13,8 @@ Trains the same pizza-recipe models (p = 59, d_mlp 512) for a fixed number of ep
 The shared machines this runs on change speed by up to ~1.7x for minutes at a time, so the
 modes are timed in interleaved rounds and ratios are medians over rounds of ratios within a
 round. Reported: models per hour at the full recipe for each mode, the ratios, and the floor:
-matmul FLOPs per model (counted with FlopCounterMode for one step) x epochs / the machine's
+matmul FLOPs per model (counted with FlopCounterMode for one step of the torch-operations
+path, which makes the same products as the fused kernels) x epochs / the machine's
 measured matmul peak (every core).
 
     python -m benchmarks.zoo_speed [--epochs 300] [--seeds 4] [--batch 4] [--rounds 3]
@@ -61,7 +62,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    step = step_function([preset("pizza")], device=args.device)
+    # counted on the torch-operations path: the same products as the fused kernels, whose BLAS
+    # calls FlopCounterMode cannot see
+    step = step_function([preset("pizza")], device=args.device, kernels=False)
     with FlopCounterMode(display=False) as fc:
         step()
     flops_per_epoch = fc.get_total_flops()  # matmul FLOPs of one training step

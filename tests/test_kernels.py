@@ -1,5 +1,6 @@
 """The C kernels of the fast training step: built once per source, compiler and CPU, cached,
-and replaced by torch operations (the same bits) where no compiler works."""
+and replaced by torch operations (the same function) where no compiler works or torch's library
+has no BLAS gemm to call."""
 
 from __future__ import annotations
 
@@ -55,18 +56,36 @@ def test_without_a_working_compiler_training_takes_the_torch_operations(fresh, m
     loss, grads = step()  # trains regardless
     assert torch.isfinite(loss).all() and torch.isfinite(grads[0]["W_in"]).all()
     assert not list(fresh.glob("kernels-*.so"))
-    with pytest.raises(ValueError, match="could not be built"):
+    with pytest.raises(ValueError, match="not available"):
         _step(kernels=True)
 
 
+def test_without_a_blas_gemm_training_takes_the_torch_operations(fresh, monkeypatch, capsys):
+    monkeypatch.setattr(_kernels, "GEMM_SYMBOLS", ("no_such_sgemm_", "no_such_dgemm_"))
+    step = _step()
+    assert not step.kernels
+    err = capsys.readouterr().err
+    assert "exports no BLAS gemm" in err and "torch operations" in err
+    assert err.count("\n") == 1
+    loss, grads = step()
+    assert torch.isfinite(loss).all() and torch.isfinite(grads[0]["W_in"]).all()
+
+
 def test_kernels_refuse_tensors_they_would_misread():
-    h = torch.zeros(4, 6)
-    idx = torch.zeros(4, dtype=torch.int64)
+    p, H, N = 3, 6, 4
+    idx = torch.zeros(N, dtype=torch.int64)
+    z, zl = torch.zeros(N, p, dtype=torch.float64), torch.zeros(N, dtype=torch.float64)
+    Ub, D, bias = torch.zeros(p, H), torch.zeros(2 * p, p), torch.zeros(p)
     with pytest.raises(ValueError, match="contiguous"):
-        _kernels.hidden(torch.zeros(3, 6), torch.zeros(6, 3).T, idx, idx, h, h, False)
+        _kernels.fused_forward(Ub, torch.zeros(H, p).T, Ub, D, bias, idx, idx, idx, z, zl, False)
     with pytest.raises(TypeError, match="float32 and float64"):
-        x = torch.zeros(4, 6, dtype=torch.float16)
-        _kernels.hidden(x, x, idx, idx, x, x, False)
+        x = Ub.half()
+        _kernels.fused_forward(x, x, x, D.half(), bias.half(), idx, idx, idx, z, zl, False)
+    e, total = z, zl
+    small = torch.zeros(_kernels.parts_size(p, H) - 1)
+    with pytest.raises(ValueError, match="too small"):
+        _kernels.fused_backward(Ub, Ub, Ub, e, total, idx, idx, idx, small, torch.zeros(2 * p, H),
+                                D, Ub, bias, False)  # fmt: skip
 
 
 def test_a_damaged_cached_build_is_rebuilt(fresh, monkeypatch, tmp_path):

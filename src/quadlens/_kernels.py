@@ -1,25 +1,32 @@
-"""Fused CPU kernels for the elementwise part of the fast training step, in C (`_kernels.c`).
+"""The fused CPU training step, in C (`_kernels.c`).
 
-A step of `fastpath` on the CPU is three N x d_mlp x p matmuls (MKL, through torch) and
-memory-bound work between them: gathering U[a] + V[b], the ReLU, the direct path, the float64
-softmax's gradient, the ReLU's backward and the sums of the gradient over the pairs that share
-a token. In eager torch each of those is one or more passes over an N x d_mlp tensor and the
-sums are a single-threaded scatter; here each is one pass, with the ReLU's backward folded into
-the sums.
+A step of `fastpath` is the circuit's small forward and backward (products of the weights, a few
+hundred rows each) and, between them, the work over the N training pairs: the hidden layer
+act(U[a] + V[b] + b_in) [N, d_mlp], its product with O, the direct path, the float64 softmax's
+gradient, the two products of the backward (dO and dh) and the sums of the pre-activations'
+gradient over the pairs that share a token. On the CPU that middle part runs here, in two passes
+over chunks of 128 pairs: a chunk's hidden activations are formed, multiplied and dropped while
+they are in the cache, and the three large products become single-threaded BLAS calls on the
+chunks (the `sgemm_`/`dgemm_` of the BLAS inside torch, MKL in its x86 builds), made in the
+orientations that run fastest on such blocks, with the threads sharing the work by fixed runs of
+chunks. Eager torch instead writes [N, d_mlp] tensors to memory and reads them back five times,
+and its products over all N pairs scale poorly to the second core at these shapes.
 
-Same bits as the torch operations they replace: each kernel performs the same floating-point
-operations in the same order as its eager-torch counterpart (`fastpath.Step(kernels=False)`,
-the path used on CUDA), and the tests check bit-equality.
+The bits are fixed by the source: the chunks, the runs of chunks each thread-independent part
+sums over, the part order. So a run gives the same weights at any number of threads, in a worker
+process or in `quadlens train`, and one model of a batch the same as it alone (tested). They are
+not the bits of the torch path (`fastpath.Step(kernels=False)`, the one used on CUDA): that sums
+over all N pairs in one product, so the two agree to float rounding (tested), not bit for bit.
 
 The C source is compiled on first use with the machine's C compiler (`$CC`, else `cc`), for
 this CPU (-march=native, no floating-point contraction), and cached under
 `$QUADLENS_CACHE_DIR` (default `~/.cache/quadlens`; if that cannot be written, a directory under
 the system's temporary one), keyed by the source, the compiler and the CPU; a cached build that
 does not load is built again. The library is loaded after torch and links the same OpenMP
-runtime (libgomp.so.1), so its parallel loops run on torch's own threads: on a 2-core machine a
-second thread pool (Numba's, before) kept spinning while torch's matmuls ran, and each slowed
-the other. Where no compiler works, `available()` is False and training takes the torch
-operations (the same bits, somewhat slower), after one line on stderr that says so.
+runtime (libgomp.so.1), so its parallel loops run on torch's own threads (a second runtime's
+pool would spin against torch's on a 2-core machine). Where no compiler works, or torch's
+library exports no BLAS gemm, `available()` is False and training takes the torch operations
+(the same function, somewhat slower), after one line on stderr that says so.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ SOURCE = Path(__file__).with_name("_kernels.c")
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-std=gnu11", "-fopenmp", "-shared",
          "-fPIC"]  # fmt: skip
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+# the Fortran BLAS routines of torch's library that the kernels call, for float32 and float64
+GEMM_SYMBOLS = ("sgemm_", "dgemm_")
 _lib: ctypes.CDLL | None = None
 _tried = False
 
@@ -116,16 +125,25 @@ def _load() -> ctypes.CDLL | None:
         detail = getattr(e, "stderr", None) or str(e)
         first = detail.strip().splitlines()[0] if detail.strip() else type(e).__name__
         print(f"quadlens: could not build the fused CPU kernels ({first}); training uses "
-              "torch operations instead (the same results, somewhat slower)",
+              "torch operations instead (the same function, somewhat slower)",
               file=sys.stderr)  # fmt: skip
         return None
-    P, I = ctypes.c_void_p, ctypes.c_int64
+    P, I, C = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suf in _SUFFIX.values():
-        getattr(lib, f"hidden_{suf}").argtypes = [P, P, P, P, P, P, I, I, ctypes.c_int]
-        getattr(lib, f"shifted_logits_{suf}").argtypes = [P, P, P, P, P, P, P, P, I, I]
-        getattr(lib, f"softmax_grad_{suf}").argtypes = [P, P, P, P, I, I]
-        getattr(lib, f"sum_by_tokens_t_{suf}").argtypes = [P, P, P, P, P, I, I, I]
-        getattr(lib, f"pair_grad_{suf}").argtypes = [P, P, P, P, P, P, P, I, I, I, ctypes.c_int]
+        getattr(lib, f"fused_forward_{suf}").argtypes = [P] * 10 + [I, I, I, C]
+        getattr(lib, f"fused_backward_{suf}").argtypes = [P] * 13 + [I, I, I, C]
+    lib.set_gemm.argtypes = [P, P]
+    try:
+        blas = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        gemm = [ctypes.cast(getattr(blas, f), ctypes.c_void_p) for f in GEMM_SYMBOLS]
+    except (OSError, AttributeError):
+        print(f"quadlens: torch's library exports no BLAS gemm ({', '.join(GEMM_SYMBOLS)}); "
+              "training uses torch operations instead (the same function, somewhat slower)",
+              file=sys.stderr)  # fmt: skip
+        return None
+    lib.set_gemm(*gemm)
+    if (lib.chunk_size(), lib.n_parts()) != (CHUNK, NPART):
+        raise RuntimeError("_kernels.c and _kernels.py disagree on CHUNK or NPART")
     _lib = lib
     return lib
 
@@ -152,43 +170,40 @@ def _ptr(*xs: Tensor) -> list[int]:
     return [x.data_ptr() for x in xs]
 
 
+CHUNK = 128  # pairs per chunk, as in _kernels.c (the bits depend on it)
+NPART = 4  # runs of chunks with their own partial sums, as in _kernels.c
+
+
+def parts_size(p: int, H: int) -> int:
+    """Elements of the scratch `fused_backward` sums its partial gradients into."""
+    return NPART * (2 * p * H + 2 * p * p + p * H + p)
+
+
 # Each wrapper takes one model's tensors (the leading model axis of fastpath is gone: [p, H],
 # not [1, p, H]) and index tensors a, b, y [N] (int64, contiguous).
 
 
-def hidden(Ub: Tensor, V: Tensor, a: Tensor, b: Tensor, pre: Tensor, h: Tensor,
-           square: bool) -> None:  # fmt: skip
-    """h [N, H] = act(Ub[a] + V[b]) (Ub = U + b_in [p, H]); for x^2 also pre = Ub[a] + V[b]."""
-    N, H = h.shape
-    _fn("hidden", h.dtype)(*_ptr(Ub, V, a, b, pre, h), N, H, int(square))
+def fused_forward(Ub: Tensor, V: Tensor, Ot: Tensor, D: Tensor, bias: Tensor, a: Tensor,
+                  b: Tensor, y: Tensor, z: Tensor, z_label: Tensor,
+                  square: bool) -> None:  # fmt: skip
+    """z [N, p] = logits - max(logits) (float64) and z_label [N] = z at the label, where
+    logits = (act(Ub[a] + V[b]) O + (D_a[a] + D_b[b])) + bias: Ub = U + b_in and V [p, H],
+    Ot = O transposed [p, H], D = [D_a; D_b] [2p, p], bias [p]."""
+    N, p = z.shape
+    _fn("fused_forward", Ub.dtype)(*_ptr(Ub, V, Ot, D, bias, a, b, y, z, z_label), N,
+                                   Ub.shape[1], p, int(square))  # fmt: skip
 
 
-def shifted_logits(mlp_t: Tensor, D: Tensor, bias: Tensor, a: Tensor, b: Tensor, y: Tensor,
-                   z_t: Tensor, z_label: Tensor) -> None:  # fmt: skip
-    """z = logits - max(logits) (float64) and z_label = z at the label, where logits =
-    (mlp + (D_a[a] + D_b[b])) + bias; mlp_t and z_t [p, N] hold mlp and z transposed."""
-    p, N = mlp_t.shape
-    _fn("shifted_logits", mlp_t.dtype)(*_ptr(mlp_t, D, bias, a, b, y, z_t, z_label), N, p)
-
-
-def softmax_grad(e_t: Tensor, total: Tensor, y: Tensor, G_t: Tensor) -> None:
-    """G = e / (total N) - onehot(y) / N in G's dtype, from e = exp(z) [float64] and its row
-    sums total [N]; e_t and G_t [p, N] hold e and G transposed."""
-    p, N = G_t.shape
-    _fn("softmax_grad", G_t.dtype)(*_ptr(e_t, total, y, G_t), N, p)
-
-
-def sum_by_tokens_t(xt: Tensor, a: Tensor, b: Tensor, out_a: Tensor, out_b: Tensor) -> None:
-    """out_a [p, K] = sums of x [N, K] over the pairs with a = t (out_b by b), rows added in
-    pair order from zero, for x given transposed: xt [K, N]."""
-    K, N = xt.shape
-    _fn("sum_by_tokens_t", xt.dtype)(*_ptr(xt, a, b, out_a, out_b), N, K, out_a.shape[0])
-
-
-def pair_grad(dh: Tensor, h: Tensor, pre: Tensor, a: Tensor, b: Tensor, out_a: Tensor,
-              out_b: Tensor, square: bool) -> None:  # fmt: skip
-    """Sums over the pairs sharing token a (out_a [p, H]) and token b (out_b) of the
-    pre-activations' gradient (dh where h > 0 for ReLU, (dh pre) 2 for x^2)."""
-    N, H = dh.shape
-    _fn("pair_grad", dh.dtype)(*_ptr(dh, h, pre, a, b, out_a, out_b), N, H, out_a.shape[0],
-                               int(square))  # fmt: skip
+def fused_backward(Ub: Tensor, V: Tensor, Ot: Tensor, e: Tensor, total: Tensor, a: Tensor,
+                   b: Tensor, y: Tensor, parts: Tensor, dUV: Tensor, dD: Tensor, dOt: Tensor,
+                   dbias: Tensor, square: bool) -> None:  # fmt: skip
+    """From e = exp(z) [N, p] (float64) and its row sums total [N]: the gradients of the mean
+    cross-entropy with respect to [U; V] (dUV [2p, H]), [D_a; D_b] (dD [2p, p]), O (given
+    transposed: dOt [p, H]) and the logit bias (dbias [p]). `parts` is scratch of
+    `parts_size(p, H)` elements."""
+    N, p = e.shape
+    H = Ub.shape[1]
+    if parts.numel() < parts_size(p, H):
+        raise ValueError("fused_backward: the scratch for the partial sums is too small")
+    _fn("fused_backward", Ub.dtype)(*_ptr(Ub, V, Ot, e, total, a, b, y, parts, dUV, dD, dOt,
+                                          dbias), N, H, p, int(square))  # fmt: skip

@@ -11,14 +11,16 @@ training pairs, through the circuit view (science.md §1), and back-propagates b
 Every tensor has a leading model axis S, so one `Step` trains S models of one shape at once,
 each with its own training pairs. On the CPU each model gets exactly the bits of its single run
 (tested); the torch path (CUDA) batches the matmuls over models, which may round differently.
-The three N x d_mlp x p matmuls dominate; a general transformer step costs ~N d_model
-(3 d_model + 2 d_mlp) multiply-adds per position instead. What lies between those matmuls (the
-pair gather, the ReLU, the direct path, the float64 softmax, the ReLU's backward and the sums
-over the pairs that share a token) runs on the CPU as fused one-pass kernels (`_kernels`, C
-with OpenMP on torch's threads, compiled on first use) and elsewhere (CUDA, or a machine
-without a C compiler) as torch operations. The kernels perform the same floating-point
-operations in the same order, so on the CPU both give the same bits (tested); the circuit's own
-forward and backward (the small matmuls through W_E ... W_U) are shared.
+The three N x d_mlp x p products dominate; a general transformer step costs ~N d_model
+(3 d_model + 2 d_mlp) multiply-adds per position instead. On the CPU everything between the
+circuit's forward and its backward (the pair gather, the ReLU, the three large products, the
+direct path, the float64 softmax, the ReLU's backward and the sums over the pairs that share a
+token) runs in the fused kernels (`_kernels`: C with OpenMP on torch's threads, compiled on first
+use, BLAS calls on chunks of 128 pairs that stay in the cache). Elsewhere (CUDA, or a machine
+without a C compiler) it runs as torch operations over all pairs at once. The two compute the same
+function and agree to float rounding (tested); their bits differ, because the kernels sum over the
+pairs chunk by chunk. The circuit's own forward and backward (the small matmuls through W_E ...
+W_U) are shared.
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
@@ -123,8 +125,8 @@ class Step:
         if self.kernels and not on_cpu:
             raise ValueError("the fused kernels run on the CPU only")
         if self.kernels and not _kernels.available():
-            raise ValueError("the fused CPU kernels could not be built (no working C compiler); "
-                             "use kernels=False")  # fmt: skip
+            raise ValueError("the fused CPU kernels are not available (no working C compiler, "
+                             "or no BLAS gemm in torch); use kernels=False")  # fmt: skip
         self.a, self.b = pairs // p, pairs % p
         if self.kernels:
             self._setup_kernels(P["W_E"].dtype)
@@ -178,41 +180,27 @@ class Step:
         N, H, p = self.N, self.H, self.p
         self._idx = [tuple(x[s].to(torch.int64).contiguous() for x in (self.a, self.b, self.y))
                      for s in range(self.S)]  # fmt: skip
-        # One model at a time goes through the pairs (its N x d_mlp tensors stay in the cache),
-        # in fixed buffers (fresh multi-megabyte blocks every step would cost page faults).
-        self.h = torch.empty(1, N, H, dtype=dtype)
-        self.pre = torch.empty_like(self.h) if self.activation == "quadratic" else self.h
-        self.dh = torch.empty_like(self.h)
-        self.mlp_t = torch.empty(1, p, N, dtype=dtype)
-        # z and G [1, N, p] are laid out [1, p, N] (transposed views), as the torch path's
-        # logits come out of the matmul: torch's sums over them then add in the same order
-        self.z_t = torch.empty(1, p, N, dtype=torch.float64)
-        self.z = tr(self.z_t)
+        # fixed buffers (fresh blocks every step would cost page faults)
+        self.z = torch.empty(N, p, dtype=torch.float64)
         self.z_label = torch.empty(N, dtype=torch.float64)
-        self.G_t = torch.empty(1, p, N, dtype=dtype)
-        self.G = tr(self.G_t)
+        self.parts = torch.empty(_kernels.parts_size(p, H), dtype=dtype)
 
     def _pairs_one(self, s: int, c: _Circuit, b_in: Tensor) -> tuple[Tensor, _Grads]:
-        """Model s's circuit c (S = 1) through its pairs: its loss [1] and gradients."""
+        """Model s's circuit c (S = 1) through its pairs, by the fused kernels: its loss [1]
+        and gradients."""
         k, (a, b, y), sq = _kernels, self._idx[s], self.activation == "quadratic"
-        p, O = self.p, c.O
-        Ub = c.UV[0, :p] + b_in
-        k.hidden(Ub, c.UV[0, p:], a, b, self.pre[0], self.h[0], sq)
-        torch.bmm(tr(O), tr(self.h), out=self.mlp_t)  # mlp transposed; orientation: see torch path
-        k.shifted_logits(self.mlp_t[0], c.D[0], c.bias[0, 0], a, b, y, self.z_t[0], self.z_label)
+        p, H = self.p, self.H
+        Ub, V, Ot = c.UV[0, :p] + b_in, c.UV[0, p:], tr(c.O[0]).contiguous()
+        k.fused_forward(Ub, V, Ot, c.D[0], c.bias[0, 0], a, b, y, self.z, self.z_label, sq)
         e = self.z.exp_()  # torch's vectorised exp, in place
         total = e.sum(-1)
-        G = self.G
-        k.softmax_grad(self.z_t[0], total[0], y, self.G_t[0])
-        dO = tr(tr(G) @ self.h)  # [1, neuron, p], laid out as in the torch path
-        dh = torch.bmm(G, tr(O), out=self.dh)
-        # the sums over tokens a and b written straight into the halves of [dU; dV] and
-        # [dD_a; dD_b] (no concatenation afterwards)
-        d = _Grads(torch.empty(1, 2 * p, self.H, dtype=G.dtype),
-                   torch.empty(1, 2 * p, p, dtype=G.dtype), dO=dO, dbias=G.sum(1))  # fmt: skip
-        k.pair_grad(dh[0], self.h[0], self.pre[0], a, b, d.dUV[0, :p], d.dUV[0, p:], sq)
-        k.sum_by_tokens_t(self.G_t[0], a, b, d.dD[0, :p], d.dD[0, p:])
-        return (total.log() - self.z_label).mean(-1), d
+        dt = Ub.dtype
+        dUV, dD = torch.empty(1, 2 * p, H, dtype=dt), torch.empty(1, 2 * p, p, dtype=dt)
+        dOt, dbias = torch.empty(1, p, H, dtype=dt), torch.empty(1, p, dtype=dt)
+        k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, dUV[0], dD[0], dOt[0],
+                         dbias[0], sq)  # fmt: skip
+        loss = (total.log() - self.z_label).mean(-1, keepdim=True)
+        return loss, _Grads(dUV, dD, tr(dOt), dbias)
 
 
 def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:
