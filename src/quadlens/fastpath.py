@@ -16,8 +16,9 @@ The three N x d_mlp x p products dominate; a general transformer step costs ~N d
 circuit's forward and its backward (the pair gather, the ReLU, the three large products, the
 direct path, the float64 softmax, the ReLU's backward and the sums over the pairs that share a
 token) runs in the fused kernels (`_kernels`: C with OpenMP on torch's threads, compiled on first
-use, BLAS calls on chunks of 128 pairs that stay in the cache). Elsewhere (CUDA, or a machine
-without a C compiler) it runs as torch operations over all pairs at once. The two compute the same
+use, BLAS calls on chunks of 128 pairs that stay in the cache). Elsewhere (CUDA, a machine
+without a C compiler, a torch without a BLAS gemm to call) it runs as torch operations over all
+pairs at once. The two compute the same
 function and agree to float rounding (tested); their bits differ, because the kernels sum over the
 pairs chunk by chunk. The circuit's own forward and backward (the small matmuls through W_E ...
 W_U) are shared.
