@@ -84,8 +84,7 @@ def test_kernels_refuse_tensors_they_would_misread():
     e, total = z, zl
     small = torch.zeros(_kernels.parts_size(p, H) - 1)
     with pytest.raises(ValueError, match="too small"):
-        _kernels.fused_backward(Ub, Ub, Ub, e, total, idx, idx, idx, small, torch.zeros(2 * p, H),
-                                D, Ub, bias, False)  # fmt: skip
+        _kernels.fused_backward(Ub, Ub, Ub, e, total, idx, idx, idx, small, False)
 
 
 def test_a_damaged_cached_build_is_rebuilt(fresh, monkeypatch, tmp_path):

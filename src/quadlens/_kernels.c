@@ -47,7 +47,6 @@ void set_gemm(void *s, void *d) {
     dgemm_ptr = (gemm_f64)d;
 }
 
-int chunk_size(void) { return CHUNK; }
 int n_parts(void) { return NPART; }
 
 static void gemm_call_f32(char ta, char tb, int m, int n, int k, const float *A, int lda,
@@ -123,15 +122,15 @@ void fused_forward_##SUF(const T *Ub, const T *V, const T *Ot, const T *D, const
                                                                                                 \
 /* Pass 2. From e = exp(z) [N, p] (float64) and its row sums total [N]: G = e / (total N) -      \
  * onehot(y) / N (in T), the gradient of the mean cross-entropy, and the gradients of the        \
- * circuit's pieces, each the sum of NPART partial sums added in part order: dUV [2p, H] (the    \
- * pre-activations' gradient, dh where h > 0 for ReLU and (dh x) 2 for x^2, summed over the      \
- * pairs sharing token a, over those sharing b), dD [2p, p] (G summed likewise), dOt [p, H]     \
- * (dO transposed: h^T G) and dbias [p] (G summed over the pairs). `parts` is scratch for the   \
- * partial sums: NPART (2p H + 2p p + p H + p) elements. */                                      \
+ * circuit's pieces, each the sum of NPART partial sums added in part order, one after another   \
+ * in `out` (2p H + 2p p + p H + p elements): dUV [2p, H] (the pre-activations' gradient, dh     \
+ * where h > 0 for ReLU and (dh x) 2 for x^2, summed over the pairs sharing token a, over those  \
+ * sharing b), dD [2p, p] (G summed likewise), dOt [p, H] (dO transposed: h^T G) and dbias [p]   \
+ * (G summed over the pairs). `parts` is scratch for the partial sums: NPART times as many. */   \
 void fused_backward_##SUF(const T *Ub, const T *V, const T *Ot, const double *e,               \
                           const double *total, const int64_t *a, const int64_t *b,              \
-                          const int64_t *y, T *parts, T *dUV, T *dD, T *dOt, T *dbias,          \
-                          int64_t N, int64_t H, int64_t p, int square) {                        \
+                          const int64_t *y, T *parts, T *out, int64_t N, int64_t H, int64_t p,  \
+                          int square) {                                                         \
     int64_t nch = (N + CHUNK - 1) / CHUNK;                                                      \
     int64_t per = 2 * p * H + 2 * p * p + p * H + p;                                            \
     double inv = -1.0 / (double)N;                                                              \
@@ -191,17 +190,13 @@ void fused_backward_##SUF(const T *Ub, const T *V, const T *Ot, const double *e,
         free(h);                                                                                \
         free(dh);                                                                               \
         free(G);                                                                                \
-        /* the parts added in part order, into the outputs (laid out like one part) */          \
-        T *outs[4] = {dUV, dD, dOt, dbias};                                                     \
-        int64_t off[5] = {0, 2 * p * H, 2 * p * H + 2 * p * p, 2 * p * H + 2 * p * p + p * H,   \
-                          per};                                                                 \
+        /* the parts added in part order (out is laid out like one part) */                     \
         _Pragma("omp for schedule(static)")                                                     \
         for (int64_t j = 0; j < per; j++) {                                                     \
             T s = parts[j];                                                                     \
             for (int64_t q = 1; q < NPART; q++)                                                 \
                 s += parts[q * per + j];                                                        \
-            int w = j < off[1] ? 0 : j < off[2] ? 1 : j < off[3] ? 2 : 3;                       \
-            outs[w][j - off[w]] = s;                                                            \
+            out[j] = s;                                                                         \
         }                                                                                       \
     }                                                                                           \
 }

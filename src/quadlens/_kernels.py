@@ -131,7 +131,7 @@ def _load() -> ctypes.CDLL | None:
     P, I, C = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suf in _SUFFIX.values():
         getattr(lib, f"fused_forward_{suf}").argtypes = [P] * 10 + [I, I, I, C]
-        getattr(lib, f"fused_backward_{suf}").argtypes = [P] * 13 + [I, I, I, C]
+        getattr(lib, f"fused_backward_{suf}").argtypes = [P] * 10 + [I, I, I, C]
     lib.set_gemm.argtypes = [P, P]
     try:
         blas = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
@@ -142,8 +142,6 @@ def _load() -> ctypes.CDLL | None:
               file=sys.stderr)  # fmt: skip
         return None
     lib.set_gemm(*gemm)
-    if (lib.chunk_size(), lib.n_parts()) != (CHUNK, NPART):
-        raise RuntimeError("_kernels.c and _kernels.py disagree on CHUNK or NPART")
     _lib = lib
     return lib
 
@@ -170,13 +168,18 @@ def _ptr(*xs: Tensor) -> list[int]:
     return [x.data_ptr() for x in xs]
 
 
-CHUNK = 128  # pairs per chunk, as in _kernels.c (the bits depend on it)
-NPART = 4  # runs of chunks with their own partial sums, as in _kernels.c
+def _grad_sizes(p: int, H: int) -> tuple[int, int, int, int]:
+    """Elements of dUV, dD, dOt and dbias, one after another in `fused_backward`'s output."""
+    return 2 * p * H, 2 * p * p, p * H, p
 
 
 def parts_size(p: int, H: int) -> int:
-    """Elements of the scratch `fused_backward` sums its partial gradients into."""
-    return NPART * (2 * p * H + 2 * p * p + p * H + p)
+    """Elements of the scratch `fused_backward` sums its partial gradients into: one set per
+    part (NPART, a constant of _kernels.c)."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError("the fused CPU kernels are not available (see available())")
+    return lib.n_parts() * sum(_grad_sizes(p, H))
 
 
 # Each wrapper takes one model's tensors (the leading model axis of fastpath is gone: [p, H],
@@ -195,15 +198,19 @@ def fused_forward(Ub: Tensor, V: Tensor, Ot: Tensor, D: Tensor, bias: Tensor, a:
 
 
 def fused_backward(Ub: Tensor, V: Tensor, Ot: Tensor, e: Tensor, total: Tensor, a: Tensor,
-                   b: Tensor, y: Tensor, parts: Tensor, dUV: Tensor, dD: Tensor, dOt: Tensor,
-                   dbias: Tensor, square: bool) -> None:  # fmt: skip
+                   b: Tensor, y: Tensor, parts: Tensor,
+                   square: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
     """From e = exp(z) [N, p] (float64) and its row sums total [N]: the gradients of the mean
     cross-entropy with respect to [U; V] (dUV [2p, H]), [D_a; D_b] (dD [2p, p]), O (given
-    transposed: dOt [p, H]) and the logit bias (dbias [p]). `parts` is scratch of
-    `parts_size(p, H)` elements."""
+    transposed: dOt [p, H]) and the logit bias (dbias [p]), as views of one new buffer.
+    `parts` is scratch of `parts_size(p, H)` elements."""
     N, p = e.shape
     H = Ub.shape[1]
     if parts.numel() < parts_size(p, H):
         raise ValueError("fused_backward: the scratch for the partial sums is too small")
-    _fn("fused_backward", Ub.dtype)(*_ptr(Ub, V, Ot, e, total, a, b, y, parts, dUV, dD, dOt,
-                                          dbias), N, H, p, int(square))  # fmt: skip
+    sizes = _grad_sizes(p, H)
+    out = torch.empty(sum(sizes), dtype=Ub.dtype)
+    _fn("fused_backward", Ub.dtype)(*_ptr(Ub, V, Ot, e, total, a, b, y, parts, out), N, H, p,
+                                    int(square))  # fmt: skip
+    dUV, dD, dOt, dbias = out.split(sizes)
+    return dUV.view(2 * p, H), dD.view(2 * p, p), dOt.view(p, H), dbias

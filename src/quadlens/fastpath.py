@@ -190,18 +190,14 @@ class Step:
         """Model s's circuit c (S = 1) through its pairs, by the fused kernels: its loss [1]
         and gradients."""
         k, (a, b, y), sq = _kernels, self._idx[s], self.activation == "quadratic"
-        p, H = self.p, self.H
+        p = self.p
         Ub, V, Ot = c.UV[0, :p] + b_in, c.UV[0, p:], tr(c.O[0]).contiguous()
         k.fused_forward(Ub, V, Ot, c.D[0], c.bias[0, 0], a, b, y, self.z, self.z_label, sq)
         e = self.z.exp_()  # torch's vectorised exp, in place
         total = e.sum(-1)
-        dt = Ub.dtype
-        dUV, dD = torch.empty(1, 2 * p, H, dtype=dt), torch.empty(1, 2 * p, p, dtype=dt)
-        dOt, dbias = torch.empty(1, p, H, dtype=dt), torch.empty(1, p, dtype=dt)
-        k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, dUV[0], dD[0], dOt[0],
-                         dbias[0], sq)  # fmt: skip
+        dUV, dD, dOt, dbias = k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, sq)
         loss = (total.log() - self.z_label).mean(-1, keepdim=True)
-        return loss, _Grads(dUV, dD, tr(dOt), dbias)
+        return loss, _Grads(dUV[None], dD[None], tr(dOt[None]), dbias[None])
 
 
 def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:
