@@ -6,7 +6,8 @@ ordinary run directories, for two numbers of epochs (default 60 and 300), in thr
 side. The time at the full 10,000-epoch recipe is extrapolated from the two lengths: a fixed part
 per model (worker start-up, set-up, run directories, final evaluation: paid once at any length)
 plus a part per epoch. (Until 2026-12-04 one length was timed and scaled by 10,000 / epochs,
-which multiplied the fixed part too and under-stated every mode's rate.) The three ways:
+which would multiply the fixed part too; measured, that part is under a second per model.)
+The three ways:
 
 - sequential: one model after another in this process (`--workers 1 --batch 1`), every core
   working on one model, which is what training the seeds one by one gives;
@@ -91,15 +92,19 @@ def main() -> None:
             t_long = run_zoo(args.seeds, args.epochs, batch, workers, args.device)
             times[mode].append((t_short, t_long))
 
+    def fit(t: tuple[float, float]) -> tuple[float, float]:
+        """(fixed seconds, seconds per epoch) per model, from one round's two lengths."""
+        per_epoch = (t[1] - t[0]) / (args.epochs - short) / args.seeds
+        return t[0] / args.seeds - per_epoch * short, per_epoch
+
     def full(t: tuple[float, float]) -> float:
-        """Seconds per model at the recipe's epochs, from one round's two lengths."""
-        per_epoch = (t[1] - t[0]) / (args.epochs - short)
-        fixed = t[0] - per_epoch * short
-        return (fixed + per_epoch * RECIPE_EPOCHS) / args.seeds
+        """Seconds per model at the recipe's epochs."""
+        fixed, per_epoch = fit(t)
+        return fixed + per_epoch * RECIPE_EPOCHS
 
-    def fixed(t: tuple[float, float]) -> float:
-        return (t[0] - (t[1] - t[0]) / (args.epochs - short) * short) / args.seeds
-
+    if any(fit(t)[1] <= 0 for ts in times.values() for t in ts):
+        raise SystemExit("a longer zoo did not take longer than the shorter one (timing noise "
+                         "swamps the epochs): use a larger --epochs")  # fmt: skip
     per_model = {m: statistics.median(full(t) for t in ts) for m, ts in times.items()}
 
     def ratio(a: str, b: str) -> float:
@@ -116,7 +121,7 @@ def main() -> None:
         "batch": args.batch,
         "rounds": args.rounds,
         **{f"{m}_models_per_hour": round(3600 / per_model[m], 1) for m in modes},
-        **{f"{m}_fixed_seconds_per_model": round(statistics.median(fixed(t) for t in ts), 2)
+        **{f"{m}_fixed_seconds_per_model": round(statistics.median(fit(t)[0] for t in ts), 2)
            for m, ts in times.items()},
         "batched_over_sequential": ratio("sequential", "batched"),
         "workers_over_sequential": ratio("sequential", "workers"),
