@@ -34,9 +34,13 @@ ZHONG_DIR = FIXTURES / "zhong-model-a"
 ZHONG_MODEL = ZHONG_DIR / "model_p99zdpze5l.pt"
 ZHONG_CONFIG = ZHONG_DIR / "config_p99zdpze5l.json"
 
-# A p = 23 pizza model that reaches 100% on all pairs in ~1 s on 2 cores.
+# A p = 23 pizza model that reaches 100% on all pairs in ~1 s on 2 cores. (Since W_V is trained
+# on its true gradient (2026-12-06), not every seed of this size does in 1,000 epochs: of seeds
+# 0-11, 4, 6, 7, 8 and 9 do; TINY_SEED is the one the tests train.)
+TINY_SEED = 4
 TINY_MODEL = ModelConfig(p=23, d_model=32, n_heads=4, d_head=8, d_mlp=64)
-TINY_TRAIN = TrainConfig(seed=0, epochs=1000, lr=3e-3, log_every=100, checkpoint_every=200)
+TINY_TRAIN = TrainConfig(seed=TINY_SEED, epochs=1000, lr=3e-3, log_every=100,
+                         checkpoint_every=200)  # fmt: skip
 TINY_ARGS = [
     "--p",
     "23",
@@ -94,6 +98,6 @@ def zhong_paths() -> tuple[Path, Path]:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny pizza model trained once through the CLI, shared by read-only tests."""
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    res = run_cli("train", *TINY_ARGS, "--out", str(out))
+    res = run_cli("train", *TINY_ARGS, "--seed", str(TINY_SEED), "--out", str(out))
     assert res.code == 0, res.err
     return out

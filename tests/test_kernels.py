@@ -107,3 +107,25 @@ def test_an_unwritable_cache_falls_back_to_the_temporary_directory(fresh, monkey
     (tmp_path / "tmp").mkdir()
     assert _kernels.available()
     assert len(list((tmp_path / "tmp").glob("quadlens-*/kernels-*.so"))) == 1
+
+
+def test_subnormals_are_flushed_inside_the_kernels_only():
+    """The kernels flush subnormal floats to zero (a trained model's off-label probabilities / N
+    fall below float32's smallest normal and slowed the backward pass 10-20x); torch's own
+    arithmetic afterwards, on this thread and on torch's other threads, keeps them."""
+    p, H = 3, 6
+    idx = torch.zeros(1, dtype=torch.int64)  # one pair (0, 0), label 0
+    e = torch.tensor([[1.0, 1e-42, 1e-41]], dtype=torch.float64)  # exp(z); G[1], G[2] subnormal
+    zeros = torch.zeros(p, H)
+    parts = torch.zeros(_kernels.parts_size(p, H))
+    *_, dbias = _kernels.fused_backward(zeros, zeros, zeros, e, e.sum(-1), idx, idx, idx, parts,
+                                        False)  # fmt: skip
+    assert dbias.tolist() == [0.0, 0.0, 0.0]  # float32 sums: -1e-42 and 1e-41 flushed to 0
+    step = _step()
+    assert step.kernels
+    tiny = torch.finfo(torch.float32).tiny
+    x = torch.full((4096,), tiny)
+    step()
+    assert float((x * 0.5)[0]) == tiny / 2  # this thread: a subnormal result survives
+    assert bool(((x.view(64, 64) * 0.5).sum(0) > 0).all())  # and in torch's parallel work
+    assert step.kernels

@@ -22,12 +22,36 @@
  * torch's), so the kernels and torch's own work share one pool of threads; inside a parallel
  * region MKL runs sequentially.
  *
- * One model: N training pairs, H neurons (d_mlp), p tokens. Index arrays a, b, y [N] (int64) hold
- * each pair's tokens and label. Every array is C-contiguous.
+ * The circuit's own forward and backward (`circuit_forward`, `circuit_backward`: the products of
+ * the weights that give U, V, O and the direct path, and the chain rule back to each parameter,
+ * science.md §1) are here too: some twenty small products, each one single-threaded BLAS call (a
+ * "job"), the independent ones of a stage shared among the threads, a barrier between stages.
+ * Through torch each product was split over the threads and paid the dispatcher, and the circuit
+ * took a quarter of the step at a third of the machine's matmul rate. A job is a fixed piece of
+ * work (which thread runs it changes nothing), so these bits do not depend on the thread count.
+ *
+ * One model: N training pairs, H neurons (d_mlp), p tokens, d = d_model, nh heads of d_head e.
+ * Index arrays a, b, y [N] (int64) hold each pair's tokens and label. Every array is C-contiguous.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Subnormal floats are flushed to zero inside the kernels (FTZ and DAZ in each thread's MXCSR,
+ * set on entry to a parallel region and restored on leaving it, so torch's own work never sees
+ * the change). Once a model fits its training pairs, the off-label probabilities / N fall below
+ * float32's smallest normal number (1.2e-38) for more and more pairs; x86 cores handle subnormal
+ * operands and results in microcode, and the backward pass ran 10-20 times slower (measured:
+ * 1.6 ms at epoch 0, 38 ms by epoch 1,000). What is flushed is below 1.2e-38 in a gradient whose
+ * entries are ~1e-4, so no trained weight can tell. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define FLUSH_BEGIN unsigned int saved_csr = _mm_getcsr(); _mm_setcsr(saved_csr | 0x8040u);
+#define FLUSH_END _mm_setcsr(saved_csr);
+#else
+#define FLUSH_BEGIN
+#define FLUSH_END
+#endif
 
 #define CHUNK 128 /* pairs per chunk */
 #define NPART 4   /* runs of chunks with their own partial sums */
@@ -59,6 +83,19 @@ static void gemm_call_f64(char ta, char tb, int m, int n, int k, const double *A
                           const double *B, int ldb, double beta, double *C, int ldc) {
     double one = 1.0;
     dgemm_ptr(&ta, &tb, &m, &n, &k, &one, A, &lda, B, &ldb, &beta, C, &ldc);
+}
+
+/* Row-major C [M, N] = alpha op(A) op(B) + beta C, where op(X) is X, or X transposed if its flag
+ * is 'T' (X stored [K, M] or [N, K]); lda, ldb, ldc are row strides. Column-major BLAS computes
+ * the transpose: C^T = op(B)^T op(A)^T. */
+static void mm_f32(char ta, char tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm_ptr(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+static void mm_f64(char ta, char tb, int M, int N, int K, double alpha, const double *A, int lda,
+                   const double *B, int ldb, double beta, double *C, int ldc) {
+    dgemm_ptr(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
 }
 
 static void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
@@ -93,6 +130,7 @@ void fused_forward_##SUF(const T *Ub, const T *V, const T *Ot, const T *D, const
     int64_t nch = (N + CHUNK - 1) / CHUNK;                                                      \
     _Pragma("omp parallel")                                                                     \
     {                                                                                           \
+        FLUSH_BEGIN                                                                             \
         T *h = (T *)scratch(CHUNK * H * sizeof(T)), *Lt = (T *)scratch(CHUNK * p * sizeof(T)); \
         _Pragma("omp for schedule(static)")                                                     \
         for (int64_t c = 0; c < nch; c++) {                                                     \
@@ -117,6 +155,7 @@ void fused_forward_##SUF(const T *Ub, const T *V, const T *Ot, const T *D, const
         }                                                                                       \
         free(h);                                                                                \
         free(Lt);                                                                               \
+        FLUSH_END                                                                               \
     }                                                                                           \
 }                                                                                               \
                                                                                                 \
@@ -136,6 +175,7 @@ void fused_backward_##SUF(const T *Ub, const T *V, const T *Ot, const double *e,
     double inv = -1.0 / (double)N;                                                              \
     _Pragma("omp parallel")                                                                     \
     {                                                                                           \
+        FLUSH_BEGIN                                                                             \
         T *h = (T *)scratch(CHUNK * H * sizeof(T)), *dh = (T *)scratch(CHUNK * H * sizeof(T)); \
         T *G = (T *)scratch(CHUNK * p * sizeof(T));                                             \
         _Pragma("omp for schedule(static)")                                                     \
@@ -198,8 +238,154 @@ void fused_backward_##SUF(const T *Ub, const T *V, const T *Ot, const double *e,
                 s += parts[q * per + j];                                                        \
             out[j] = s;                                                                         \
         }                                                                                       \
+        FLUSH_END                                                                               \
     }                                                                                           \
 }
 
 KERNELS(float, f32)
 KERNELS(double, f64)
+
+/* A stage of the circuit: jobs 0 .. n-1, shared among the threads as they come free. */
+#define STAGE(n) _Pragma("omp for schedule(dynamic, 1)") for (int job = 0; job < (n); job++)
+
+#define CIRCUIT(T, SUF)                                                                         \
+/* The circuit of one model (science.md §1; fastpath's docstring), from its parameters W_E [p,  \
+ * d], W_pos [2, d], W_V [nh, d, e], W_O [nh, e, d], W_in [d, H], b_in [H], W_out [H, d], b_out  \
+ * [d], W_U [d, p]. Writes E [2p, d] (W_E + W_pos[0] over W_E + W_pos[1]), Wv [d, nh e] (W_V's   \
+ * heads side by side), W_OV = Wv W_O [d, d], R [2p, d] (1/2 E W_OV, plus E on the b rows),     \
+ * UVb [2p, H] (R W_in, plus b_in on the a rows: U + b_in over V), D [2p, p] = R W_U (D_a over   \
+ * D_b), Ot [p, H] = (W_out W_U)^T and bias [p] = b_out W_U. */                                 \
+void circuit_forward_##SUF(const T *W_E, const T *W_pos, const T *W_V, const T *W_O,            \
+                           const T *W_in, const T *b_in, const T *W_out, const T *b_out,        \
+                           const T *W_U, T *E, T *Wv, T *W_OV, T *R, T *UVb, T *D, T *Ot,       \
+                           T *bias, int64_t p, int64_t d, int64_t nh, int64_t e, int64_t H) {   \
+    int P = (int)p, Dm = (int)d, Hn = (int)H, he = (int)(nh * e), H2 = (int)(H / 2);            \
+    _Pragma("omp parallel")                                                                     \
+    {                                                                                           \
+        FLUSH_BEGIN                                                                             \
+        STAGE(4) {                                                                              \
+            if (job == 0) {                                                                     \
+                for (int64_t h = 0; h < nh; h++)                                                \
+                    for (int64_t i = 0; i < d; i++)                                             \
+                        memcpy(Wv + i * nh * e + h * e, W_V + (h * d + i) * e, e * sizeof(T));  \
+                mm_##SUF('N', 'N', Dm, Dm, he, 1, Wv, he, W_O, Dm, 0, W_OV, Dm);                \
+            } else if (job == 3) {                                                              \
+                for (int64_t t = 0; t < 2 * p; t++)                                             \
+                    for (int64_t i = 0; i < d; i++)                                             \
+                        E[t * d + i] = W_E[(t % p) * d + i] + W_pos[(t / p) * d + i];           \
+                for (int64_t k = 0; k < p; k++) {                                               \
+                    T s = 0;                                                                    \
+                    for (int64_t i = 0; i < d; i++)                                             \
+                        s += b_out[i] * W_U[i * p + k];                                         \
+                    bias[k] = s;                                                                \
+                }                                                                               \
+            } else { /* the two halves of Ot's neurons: Ot = W_U^T W_out^T */                   \
+                int j0 = job == 1 ? 0 : H2, n = job == 1 ? H2 : Hn - H2;                        \
+                mm_##SUF('T', 'T', P, n, Dm, 1, W_U, P, W_out + j0 * d, Dm, 0, Ot + j0, Hn);    \
+            }                                                                                   \
+        }                                                                                       \
+        STAGE(2) { /* R, a rows and b rows */                                                   \
+            T *Ej = E + job * p * d, *Rj = R + job * p * d;                                     \
+            mm_##SUF('N', 'N', P, Dm, Dm, (T)0.5, Ej, Dm, W_OV, Dm, 0, Rj, Dm);                 \
+            if (job == 1)                                                                       \
+                for (int64_t i = 0; i < p * d; i++)                                             \
+                    Rj[i] += Ej[i];                                                             \
+        }                                                                                       \
+        STAGE(3) {                                                                              \
+            if (job < 2) { /* U + b_in, then V */                                               \
+                T *out = UVb + job * p * H;                                                     \
+                mm_##SUF('N', 'N', P, Hn, Dm, 1, R + job * p * d, Dm, W_in, Hn, 0, out, Hn);    \
+                if (job == 0)                                                                   \
+                    for (int64_t t = 0; t < p; t++)                                             \
+                        for (int64_t j = 0; j < H; j++)                                         \
+                            out[t * H + j] += b_in[j];                                          \
+            } else {                                                                            \
+                mm_##SUF('N', 'N', 2 * P, P, Dm, 1, R, Dm, W_U, P, 0, D, P);                    \
+            }                                                                                   \
+        }                                                                                       \
+        FLUSH_END                                                                               \
+    }                                                                                           \
+}                                                                                               \
+                                                                                                \
+/* The circuit's backward: from the gradients of the loss with respect to [U; V] (dUV [2p, H]), \
+ * [D_a; D_b] (dD [2p, p]), O (given transposed, dOt [p, H]) and the logit bias (dbias [p]),     \
+ * those of the parameters, one after another in `out` in the order W_E, W_pos, W_V, W_O, W_in,  \
+ * b_in, W_out, b_out, W_U (each in its shape). E, W_OV and R are circuit_forward's; dR, dE [2p, \
+ * d] and dW_OV [d, d] are scratch. */                                                          \
+void circuit_backward_##SUF(const T *W_V, const T *W_O, const T *W_in, const T *W_out,         \
+                            const T *b_out, const T *W_U, const T *E, const T *W_OV,            \
+                            const T *R, const T *dUV, const T *dD, const T *dOt,                \
+                            const T *dbias, T *dR, T *dE, T *dW_OV, T *out, int64_t p,          \
+                            int64_t d, int64_t nh, int64_t e, int64_t H) {                      \
+    int P = (int)p, Dm = (int)d, Hn = (int)H, E_ = (int)e, H2 = (int)(H / 2);                   \
+    T *gE = out, *gpos = gE + p * d, *gV = gpos + 2 * d, *gO = gV + nh * d * e;                 \
+    T *gin = gO + nh * e * d, *gbin = gin + d * H, *gout = gbin + H, *gbout = gout + H * d;     \
+    T *gU = gbout + d;                                                                          \
+    _Pragma("omp parallel")                                                                     \
+    {                                                                                           \
+        FLUSH_BEGIN                                                                             \
+        STAGE(6) {                                                                              \
+            if (job < 2) { /* dR = dUV W_in^T + dD W_U^T, a rows and b rows */                  \
+                mm_##SUF('N', 'T', P, Dm, Hn, 1, dUV + job * p * H, Hn, W_in, Hn, 0,            \
+                         dR + job * p * d, Dm);                                                 \
+                mm_##SUF('N', 'T', P, Dm, P, 1, dD + job * p * p, P, W_U, P, 1,                 \
+                         dR + job * p * d, Dm);                                                 \
+            } else if (job < 4) { /* dW_in = R^T dUV, by halves of the neurons */               \
+                int j0 = job == 2 ? 0 : H2, n = job == 2 ? H2 : Hn - H2;                        \
+                mm_##SUF('T', 'N', Dm, n, 2 * P, 1, R, Dm, dUV + j0, Hn, 0, gin + j0, Hn);      \
+            } else if (job == 4) { /* dW_U = R^T dD + W_out^T dO + b_out (x) dbias; db_out */   \
+                mm_##SUF('T', 'N', Dm, P, 2 * P, 1, R, Dm, dD, P, 0, gU, P);                    \
+                mm_##SUF('T', 'T', Dm, P, Hn, 1, W_out, Dm, dOt, Hn, 1, gU, P);                 \
+                for (int64_t i = 0; i < d; i++) {                                               \
+                    T s = 0;                                                                    \
+                    for (int64_t k = 0; k < p; k++) {                                           \
+                        gU[i * p + k] += b_out[i] * dbias[k];                                   \
+                        s += W_U[i * p + k] * dbias[k];                                         \
+                    }                                                                           \
+                    gbout[i] = s;                                                               \
+                }                                                                               \
+            } else { /* dW_out = dO W_U^T; db_in = dU summed over the tokens */                 \
+                mm_##SUF('T', 'T', Hn, Dm, P, 1, dOt, Hn, W_U, P, 0, gout, Dm);                 \
+                for (int64_t j = 0; j < H; j++)                                                 \
+                    gbin[j] = 0;                                                                \
+                for (int64_t t = 0; t < p; t++)                                                 \
+                    for (int64_t j = 0; j < H; j++)                                             \
+                        gbin[j] += dUV[t * H + j];                                              \
+            }                                                                                   \
+        }                                                                                       \
+        STAGE(2) { /* with dT = dR / 2: dE = dT W_OV^T (plus dR on the b rows), dW_OV = E^T dT */ \
+            if (job == 0) {                                                                     \
+                mm_##SUF('N', 'T', 2 * P, Dm, Dm, (T)0.5, dR, Dm, W_OV, Dm, 0, dE, Dm);         \
+                for (int64_t i = p * d; i < 2 * p * d; i++)                                     \
+                    dE[i] += dR[i];                                                             \
+            } else {                                                                            \
+                mm_##SUF('T', 'N', Dm, Dm, 2 * P, (T)0.5, E, Dm, dR, Dm, 0, dW_OV, Dm);         \
+            }                                                                                   \
+        }                                                                                       \
+        STAGE(3) {                                                                              \
+            if (job == 0) { /* dW_V[h] = dW_OV W_O[h]^T */                                      \
+                for (int64_t h = 0; h < nh; h++)                                                \
+                    mm_##SUF('N', 'T', Dm, E_, Dm, 1, dW_OV, Dm, W_O + h * e * d, Dm, 0,        \
+                             gV + h * d * e, E_);                                               \
+            } else if (job == 1) { /* dW_O[h] = W_V[h]^T dW_OV */                               \
+                for (int64_t h = 0; h < nh; h++)                                                \
+                    mm_##SUF('T', 'N', E_, Dm, Dm, 1, W_V + h * d * e, E_, dW_OV, Dm, 0,        \
+                             gO + h * e * d, Dm);                                               \
+            } else { /* dW_E: both positions' rows; dW_pos: each position's rows summed */      \
+                for (int64_t i = 0; i < d; i++)                                                 \
+                    gpos[i] = gpos[d + i] = 0;                                                  \
+                for (int64_t t = 0; t < p; t++)                                                 \
+                    for (int64_t i = 0; i < d; i++) {                                           \
+                        T x = dE[t * d + i], y = dE[(p + t) * d + i];                           \
+                        gE[t * d + i] = x + y;                                                  \
+                        gpos[i] += x;                                                           \
+                        gpos[d + i] += y;                                                       \
+                    }                                                                           \
+            }                                                                                   \
+        }                                                                                       \
+        FLUSH_END                                                                               \
+    }                                                                                           \
+}
+
+CIRCUIT(float, f32)
+CIRCUIT(double, f64)

@@ -12,6 +12,13 @@ orientations that run fastest on such blocks, with the threads sharing the work 
 chunks. Eager torch instead writes [N, d_mlp] tensors to memory and reads them back five times,
 and its products over all N pairs scale poorly to the second core at these shapes.
 
+The circuit's own forward and backward (`circuit_forward`, `circuit_backward`: the twenty-odd
+small products of the weights) are C as well: each product is one single-threaded BLAS call, and
+the independent products of a stage run side by side on the threads. Through torch each was
+split over both threads and paid the dispatcher: 0.98 ms of a 4.25 ms step, against 0.68 ms now
+(2026-12-06, Intel AVX-512 machine). Subnormal floats are flushed to zero inside the kernels
+(each thread's MXCSR, restored on leaving): see the note in `_kernels.c`.
+
 The bits are fixed by the source: the chunks, the runs of chunks each thread-independent part
 sums over, the part order. So a run gives the same weights at any number of threads, in a worker
 process or in `quadlens train`, and one model of a batch the same as it alone (tested). They are
@@ -132,6 +139,8 @@ def _load() -> ctypes.CDLL | None:
     for suf in _SUFFIX.values():
         getattr(lib, f"fused_forward_{suf}").argtypes = [P] * 10 + [I, I, I, C]
         getattr(lib, f"fused_backward_{suf}").argtypes = [P] * 10 + [I, I, I, C]
+        getattr(lib, f"circuit_forward_{suf}").argtypes = [P] * 17 + [I] * 5
+        getattr(lib, f"circuit_backward_{suf}").argtypes = [P] * 17 + [I] * 5
     lib.set_gemm.argtypes = [P, P]
     try:
         blas = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
@@ -214,3 +223,45 @@ def fused_backward(Ub: Tensor, V: Tensor, Ot: Tensor, e: Tensor, total: Tensor, 
                                     int(square))  # fmt: skip
     dUV, dD, dOt, dbias = out.split(sizes)
     return dUV.view(2 * p, H), dD.view(2 * p, p), dOt.view(p, H), dbias
+
+
+# The circuit (fastpath's docstring): its forward into fixed buffers, its backward to the
+# parameters' gradients. Parameters come as one model's tensors by name (no model axis).
+CIRCUIT_BUFFERS = ("E", "Wv", "W_OV", "R", "UVb", "D", "Ot", "bias", "dR", "dE", "dW_OV")
+_FORWARD_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
+_BACKWARD_PARAMS = ("W_V", "W_O", "W_in", "W_out", "b_out", "W_U")
+
+
+def _dims(P: dict[str, Tensor]) -> tuple[int, int, int, int, int]:
+    nh, d, e = P["W_V"].shape
+    return P["W_E"].shape[0], d, nh, e, P["W_in"].shape[1]
+
+
+def circuit_buffers(P: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Fresh buffers for `circuit_forward` and `circuit_backward` of a model of P's shape."""
+    p, d, nh, e, H = _dims(P)
+    shapes = {"E": (2 * p, d), "Wv": (d, nh * e), "W_OV": (d, d), "R": (2 * p, d),
+              "UVb": (2 * p, H), "D": (2 * p, p), "Ot": (p, H), "bias": (p,), "dR": (2 * p, d),
+              "dE": (2 * p, d), "dW_OV": (d, d)}  # fmt: skip
+    return {k: torch.empty(v, dtype=P["W_E"].dtype) for k, v in shapes.items()}
+
+
+def circuit_forward(P: dict[str, Tensor], buf: dict[str, Tensor]) -> None:
+    """The circuit of the model P into buf: E, Wv, W_OV, R, UVb = [U + b_in; V] [2p, H],
+    D = [D_a; D_b] [2p, p], Ot = O transposed [p, H], bias = b_out W_U [p]."""
+    fwd = ("E", "Wv", "W_OV", "R", "UVb", "D", "Ot", "bias")
+    _fn("circuit_forward", P["W_E"].dtype)(*_ptr(*(P[k] for k in _FORWARD_PARAMS)),
+                                           *_ptr(*(buf[k] for k in fwd)), *_dims(P))  # fmt: skip
+
+
+def circuit_backward(P: dict[str, Tensor], buf: dict[str, Tensor], dUV: Tensor, dD: Tensor,
+                     dOt: Tensor, dbias: Tensor, names: tuple[str, ...]) -> dict[str, Tensor]:
+    """The gradients of the parameters `names` (W_E, W_pos, W_V, W_O, W_in, b_in, W_out, b_out,
+    W_U, in this order), from those of the circuit's pieces (fused_backward's), after
+    circuit_forward(P, buf): views of one new buffer, each in its parameter's shape."""
+    sizes = [P[k].numel() for k in names]
+    out = torch.empty(sum(sizes), dtype=P["W_E"].dtype)
+    _fn("circuit_backward", P["W_E"].dtype)(
+        *_ptr(*(P[k] for k in _BACKWARD_PARAMS), buf["E"], buf["W_OV"], buf["R"], dUV, dD, dOt,
+              dbias, buf["dR"], buf["dE"], buf["dW_OV"], out), *_dims(P))  # fmt: skip
+    return {k: x.view(P[k].shape) for k, x in zip(names, out.split(sizes), strict=True)}

@@ -20,8 +20,11 @@ use, BLAS calls on chunks of 128 pairs that stay in the cache). Elsewhere (CUDA,
 without a C compiler, a torch without a BLAS gemm to call) it runs as torch operations over all
 pairs at once. The two compute the same
 function and agree to float rounding (tested); their bits differ, because the kernels sum over the
-pairs chunk by chunk. The circuit's own forward and backward (the small matmuls through W_E ...
-W_U) are shared.
+pairs chunk by chunk. On the CPU the circuit's own forward and backward (the small matmuls
+through W_E ... W_U, `circuit` and `circuit_backward` here) run in C too (`_kernels`: each
+product one single-threaded BLAS call, independent ones side by side on the threads); elsewhere
+they are the torch functions below. Every gradient comes out laid out like its parameter (the
+CPU's fused AdamW misreads any other layout: optim.py).
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
@@ -151,13 +154,23 @@ class Step:
             return self.P if self.S == 1 else {k: v[s : s + 1].clone() for k, v in self.P.items()}
 
         out = [self._one(s, own(s)) for s in range(self.S)]
-        loss = torch.cat([x for x, _ in out])
-        return loss, [{k: v[0] for k, v in g.items()} for _, g in out]
+        return torch.cat([x for x, _ in out]), [g for _, g in out]
 
     def _one(self, s: int, P: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        c = circuit(P)
-        loss, d = self._pairs_one(s, c, P["b_in"])
-        return loss, circuit_backward(P, c, d)
+        """Model s (P: its parameters [1, ...]) through the fused kernels: its loss [1] and
+        gradients (without the model axis)."""
+        k, (a, b, y), sq = _kernels, self._idx[s], self.activation == "quadratic"
+        p, buf = self.p, self._buf
+        P1 = {name: v[0] for name, v in P.items()}
+        k.circuit_forward(P1, buf)
+        Ub, V, Ot, D = buf["UVb"][:p], buf["UVb"][p:], buf["Ot"], buf["D"]
+        k.fused_forward(Ub, V, Ot, D, buf["bias"], a, b, y, self.z, self.z_label, sq)
+        e = self.z.exp_()  # torch's vectorised exp, in place
+        total = e.sum(-1)
+        dUV, dD, dOt, dbias = k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, sq)
+        g = k.circuit_backward(P1, buf, dUV, dD, dOt, dbias, FAST_PARAMS)
+        loss = (total.log() - self.z_label).mean(-1, keepdim=True)
+        return loss, g
 
     def _middle_torch(self, c: _Circuit) -> tuple[Tensor, _Grads]:
         p, relu = self.p, self.activation == "relu"
@@ -185,19 +198,7 @@ class Step:
         self.z = torch.empty(N, p, dtype=torch.float64)
         self.z_label = torch.empty(N, dtype=torch.float64)
         self.parts = torch.empty(_kernels.parts_size(p, H), dtype=dtype)
-
-    def _pairs_one(self, s: int, c: _Circuit, b_in: Tensor) -> tuple[Tensor, _Grads]:
-        """Model s's circuit c (S = 1) through its pairs, by the fused kernels: its loss [1]
-        and gradients."""
-        k, (a, b, y), sq = _kernels, self._idx[s], self.activation == "quadratic"
-        p = self.p
-        Ub, V, Ot = c.UV[0, :p] + b_in, c.UV[0, p:], tr(c.O[0]).contiguous()
-        k.fused_forward(Ub, V, Ot, c.D[0], c.bias[0, 0], a, b, y, self.z, self.z_label, sq)
-        e = self.z.exp_()  # torch's vectorised exp, in place
-        total = e.sum(-1)
-        dUV, dD, dOt, dbias = k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, sq)
-        loss = (total.log() - self.z_label).mean(-1, keepdim=True)
-        return loss, _Grads(dUV[None], dD[None], tr(dOt[None]), dbias[None])
+        self._buf = _kernels.circuit_buffers({k: v[0] for k, v in self.P.items()})
 
 
 def _pair_sum(U: Tensor, V: Tensor, bags: Tensor) -> Tensor:

@@ -5,6 +5,13 @@ lookups) than in its kernel when the model is small and a step takes a few milli
 class keeps the state in flat lists and calls the same fused kernel (`torch._fused_adamw_`)
 directly, so it computes exactly what `torch.optim.AdamW(fused=True)` computes (a test checks
 bit-equality) at a fraction of the overhead. Decoupled weight decay: p <- p (1 - lr wd) - ...
+
+torch's CPU fused kernel (2.13) reads each gradient's memory as if it were laid out like its
+parameter, whatever the gradient's strides: a transposed or permuted gradient is read
+scrambled. So a gradient that is not laid out like its parameter is copied into that layout
+first (`_like_param`). Until 2026-12-06 the fast path's W_V gradient was such a permuted view,
+and W_V was trained on a scrambled gradient (tests/test_train.py now checks every parameter's
+update against the unfused reference).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class AdamW:
                 if any(x is None for x in g):
                     missing = [n for n, x in zip(opt.names, g, strict=True) if x is None]
                     raise RuntimeError(f"AdamW.step: no gradient for {', '.join(missing)}")
+                g = [_like_param(x, p) for x, p in zip(g, opt.params, strict=True)]
                 params += opt.params
                 grads += g
                 m1 += opt.exp_avg
@@ -75,3 +83,10 @@ class AdamW:
             self.exp_avg[i].copy_(state[f"{name}/exp_avg"])
             self.exp_avg_sq[i].copy_(state[f"{name}/exp_avg_sq"])
             self.steps[i].copy_(state[f"{name}/step"])
+
+
+def _like_param(grad: Tensor, param: Tensor) -> Tensor:
+    """grad laid out like param (the fused kernel reads both by the same flat index)."""
+    if grad.stride() == param.stride():
+        return grad
+    return torch.empty_like(param).copy_(grad)
