@@ -36,7 +36,8 @@ def spectrum(an: Analysis, out: Path) -> list[Path]:
     freqs = np.arange(1, len(an.input_spectrum) + 1)
     colors = [KEY_COLOR if k in an.key_frequencies else OTHER_COLOR for k in freqs]
     rows = 2 if an.embedding_spectrum is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.6 * rows), squeeze=False,
+                             layout="constrained")  # (no title over the panel above)
     panels = [("MLP input (U and V)", an.input_spectrum)]
     if an.embedding_spectrum is not None:
         panels.insert(0, ("embedding W_E", an.embedding_spectrum))
@@ -56,7 +57,8 @@ def _key(an: Analysis) -> list[ClusterStats]:
 def phase_wheels(an: Analysis, out: Path) -> list[Path]:
     clusters = _key(an)
     fig, axes = plt.subplots(1, len(clusters), figsize=(3.2 * len(clusters), 3.6),
-                             subplot_kw={"projection": "polar"}, squeeze=False)  # fmt: skip
+                             subplot_kw={"projection": "polar"}, squeeze=False,
+                             layout="constrained")  # (no angle label over the next wheel)
     for ax, cl in zip(axes[0], clusters, strict=True):
         phi = np.array([an.neurons[i].phi for i in cl.neurons])
         v = np.array([2 * an.neurons[i].A * an.neurons[i].B for i in cl.neurons])
