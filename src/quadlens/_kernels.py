@@ -227,7 +227,6 @@ def fused_backward(Ub: Tensor, V: Tensor, Ot: Tensor, e: Tensor, total: Tensor, 
 
 # The circuit (fastpath's docstring): its forward into fixed buffers, its backward to the
 # parameters' gradients. Parameters come as one model's tensors by name (no model axis).
-CIRCUIT_BUFFERS = ("E", "Wv", "W_OV", "R", "UVb", "D", "Ot", "bias", "dR", "dE", "dW_OV")
 _FORWARD_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 _BACKWARD_PARAMS = ("W_V", "W_O", "W_in", "W_out", "b_out", "W_U")
 
