@@ -128,7 +128,6 @@ def test_subnormals_are_flushed_inside_the_kernels_only():
     step()
     assert float((x * 0.5)[0]) == tiny / 2  # this thread: a subnormal result survives
     assert bool(((x.view(64, 64) * 0.5).sum(0) > 0).all())  # and in torch's parallel work
-    assert step.kernels
 
 
 def test_the_torch_path_flushes_subnormal_gradients_too():

@@ -226,8 +226,9 @@ def fused_backward(Ub: Tensor, V: Tensor, Ot: Tensor, e: Tensor, total: Tensor, 
 
 
 # The circuit (fastpath's docstring): its forward into fixed buffers, its backward to the
-# parameters' gradients. Parameters come as one model's tensors by name (no model axis).
-_FORWARD_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
+# parameters' gradients. Parameters come as one model's tensors by name (no model axis), in the
+# order circuit_forward reads them and circuit_backward writes their gradients (_kernels.c).
+PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
 _BACKWARD_PARAMS = ("W_V", "W_O", "W_in", "W_out", "b_out", "W_U")
 
 
@@ -249,18 +250,17 @@ def circuit_forward(P: dict[str, Tensor], buf: dict[str, Tensor]) -> None:
     """The circuit of the model P into buf: E, Wv, W_OV, R, UVb = [U + b_in; V] [2p, H],
     D = [D_a; D_b] [2p, p], Ot = O transposed [p, H], bias = b_out W_U [p]."""
     fwd = ("E", "Wv", "W_OV", "R", "UVb", "D", "Ot", "bias")
-    _fn("circuit_forward", P["W_E"].dtype)(*_ptr(*(P[k] for k in _FORWARD_PARAMS)),
+    _fn("circuit_forward", P["W_E"].dtype)(*_ptr(*(P[k] for k in PARAMS)),
                                            *_ptr(*(buf[k] for k in fwd)), *_dims(P))  # fmt: skip
 
 
 def circuit_backward(P: dict[str, Tensor], buf: dict[str, Tensor], dUV: Tensor, dD: Tensor,
-                     dOt: Tensor, dbias: Tensor, names: tuple[str, ...]) -> dict[str, Tensor]:
-    """The gradients of the parameters `names` (W_E, W_pos, W_V, W_O, W_in, b_in, W_out, b_out,
-    W_U, in this order), from those of the circuit's pieces (fused_backward's), after
+                     dOt: Tensor, dbias: Tensor) -> dict[str, Tensor]:
+    """The gradients of the PARAMS, from those of the circuit's pieces (fused_backward's), after
     circuit_forward(P, buf): views of one new buffer, each in its parameter's shape."""
-    sizes = [P[k].numel() for k in names]
+    sizes = [P[k].numel() for k in PARAMS]
     out = torch.empty(sum(sizes), dtype=P["W_E"].dtype)
     _fn("circuit_backward", P["W_E"].dtype)(
         *_ptr(*(P[k] for k in _BACKWARD_PARAMS), buf["E"], buf["W_OV"], buf["R"], dUV, dD, dOt,
               dbias, buf["dR"], buf["dE"], buf["dW_OV"], out), *_dims(P))  # fmt: skip
-    return {k: x.view(P[k].shape) for k, x in zip(names, out.split(sizes), strict=True)}
+    return {k: x.view(P[k].shape) for k, x in zip(PARAMS, out.split(sizes), strict=True)}

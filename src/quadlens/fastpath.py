@@ -23,8 +23,9 @@ function and agree to float rounding (tested); their bits differ, because the ke
 pairs chunk by chunk. On the CPU the circuit's own forward and backward (the small matmuls
 through W_E ... W_U, `circuit` and `circuit_backward` here) run in C too (`_kernels`: each
 product one single-threaded BLAS call, independent ones side by side on the threads); elsewhere
-they are the torch functions below. Every gradient comes out laid out like its parameter (the
-CPU's fused AdamW misreads any other layout: optim.py).
+they are the torch functions below. The kernels' gradients come out laid out like their
+parameters; the torch functions' W_V gradient is a permuted view, which optim.AdamW copies into
+W_V's layout (the CPU's fused AdamW kernel misreads any other layout).
 
 Gradients are checked against autograd through `Model.forward` in the tests.
 """
@@ -39,7 +40,7 @@ from torch import Tensor
 from quadlens import _kernels
 
 # Parameters the fast path reads and writes gradients for (W_Q and W_K play no role).
-FAST_PARAMS = ("W_E", "W_pos", "W_V", "W_O", "W_in", "b_in", "W_out", "b_out", "W_U")
+FAST_PARAMS = _kernels.PARAMS
 
 
 def tr(x: Tensor) -> Tensor:
@@ -168,7 +169,7 @@ class Step:
         e = self.z.exp_()  # torch's vectorised exp, in place
         total = e.sum(-1)
         dUV, dD, dOt, dbias = k.fused_backward(Ub, V, Ot, e, total, a, b, y, self.parts, sq)
-        g = k.circuit_backward(P1, buf, dUV, dD, dOt, dbias, FAST_PARAMS)
+        g = k.circuit_backward(P1, buf, dUV, dD, dOt, dbias)
         loss = (total.log() - self.z_label).mean(-1, keepdim=True)
         return loss, g
 
