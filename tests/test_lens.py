@@ -97,6 +97,31 @@ def test_synthetic_neurons_are_recovered_exactly():
         assert cl.C_k == pytest.approx(v / (3 * math.pi), rel=1e-12)
 
 
+def test_neurons_that_carry_a_second_key_frequency_are_counted():
+    """next_freq / next_frac are each neuron's second-strongest input frequency and its share of
+    the input power, and frac_key_mixing counts the key-cluster neurons whose second frequency
+    is another key frequency with >= 5% of their power: not a weaker one, not a non-key one."""
+    freqs = [3, 3, 7, 11, 11, 11]
+    phis = [0.4, -2.0, 1.3, 2.9, -0.2, 0.9]
+    A = [1.0, 0.7, 1.5, 0.9, 1.1, 0.6]
+    c = synthetic(freqs, phis, A, A, [1.0] * 6, [2 * f for f in phis])
+    x = torch.arange(P, dtype=torch.float64)
+    extra = {0: (11, 0.5), 1: (11, 0.1), 2: (5, 0.6)}  # neuron: (frequency, amplitude)
+    for i, (k, m) in extra.items():
+        wave = m * torch.cos(2 * math.pi * k * x / P + 0.3)
+        c.U[:, i] += wave
+        c.V[:, i] += wave
+    an = analyze(c)
+    assert an.key_frequencies == [3, 7, 11]
+    for i, (k, m) in extra.items():
+        f = an.neurons[i]
+        assert f.freq == freqs[i] and f.next_freq == k
+        assert f.next_frac == pytest.approx(m**2 / (A[i] ** 2 + m**2), abs=1e-10)
+    # neuron 0 mixes in key frequency 11 (17%); neuron 1's 11 carries 2%, neuron 2's 5 is no key
+    assert an.neurons[1].next_frac < 0.05 < an.neurons[2].next_frac
+    assert an.frac_key_mixing == pytest.approx(1 / 6)
+
+
 def _ideal_cluster(k, n, p=P, seed=0):
     gen = torch.Generator().manual_seed(seed)
     phis = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 * math.pi).tolist()

@@ -180,6 +180,9 @@ def test_captions_follow_the_numbers():
     assert "only 41% of live neurons" in text and "almost everything" not in text
     assert "(red: the 2 key frequencies, 40% of it together)" in text
     assert "1 key frequency," in report._spectrum_caption(dict(clean, key_frequencies=[2]))
+    assert "second key frequency" not in report._spectrum_caption(dict(clean, frac_key_mixing=0.04))
+    assert "20% of the key-cluster neurons also carry a second key frequency" in (
+        report._spectrum_caption(dict(clean, frac_key_mixing=0.2)))
 
     full = [{"freq": 3, "largest_gap": 0.3}, {"freq": 7, "largest_gap": 1.0}]
     assert "whole circle" in report._wheels_caption(full)

@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from quadlens import rundir
 from quadlens.errors import QuadlensError
+from quadlens.lens import MIX_OUTLIER
+from quadlens.study import outlier_reasons
 from quadlens.zoo import parse_seeds
 from tests.conftest import TINY_ARGS, run_cli
 
@@ -214,7 +217,13 @@ def test_zoo_study(tmp_path):
                                                   for o in data["outliers"])  # fmt: skip
         if row["accuracy"] < 1:
             assert any("not 100% accurate" in r for r in row["outlier_reasons"])
+        saved = json.loads((zoo / "runs" / row["name"] / "analysis" / "analysis.json").read_text())
+        assert row["frac_key_mixing"] == saved["frac_key_mixing"]
+        mixing = any("second key frequency" in r for r in row["outlier_reasons"])
+        assert mixing == ((row["frac_key_mixing"] or 0.0) >= MIX_OUTLIER)
     assert data["accuracy_all_100"] == sum(a == 1.0 for a in evals.values())
+    assert data["n_key_mixing"] == sum((r["frac_key_mixing"] or 0.0) >= MIX_OUTLIER
+                                       for r in data["per_model"])  # fmt: skip
     assert (zoo / "study" / "distributions.png").is_file()
     assert (zoo / "study" / "sweep_weight_decay.png").is_file()
     text = run_cli("zoo", "study", str(zoo), "--quiet", "--no-figures")
@@ -287,3 +296,51 @@ def test_zoo_through_a_local_ray_instance(tmp_path):
     for name, param in ref.model.named_parameters():
         assert torch.equal(param.detach(), got[name]), name
     assert data["models"][1]["min_margin"] == ref.eval.min_margin
+
+
+@pytest.mark.parametrize("mix", [None, 0.0, 0.049, 0.05, 0.3])
+def test_models_that_mix_key_frequencies_are_outliers(mix):
+    """A model whose key-cluster neurons carry a second key frequency (frac_key_mixing >= 5%)
+    is listed as an outlier, with the share; below that, or where the lens has no key cluster
+    (None), it is not (everything else about the row is clean)."""
+    row = {"applicable": True, "notes": [], "accuracy": 1.0, "min_margin": 10.0,
+           "n_key_frequencies": 4, "frac_dominant": 1.0, "frac_psi_2phi": 1.0,
+           "frac_key_mixing": mix, "fve_pizza_secondary": 0.98, "bound_over_actual": [1.5],
+           "nonvacuous_bounds": True, "max_bound": 0.5, "max_actual": 0.3}  # fmt: skip
+    reasons = outlier_reasons(row, fve_floor=0.9)
+    if mix is not None and mix >= MIX_OUTLIER:
+        assert reasons == [f"{mix:.0%} of key-cluster neurons carry a second key frequency (>= 5% "
+                           "of their input power), which the one-frequency fit behind the closed "
+                           "forms and the compact bounds does not describe"]  # fmt: skip
+    else:
+        assert reasons == []
+
+
+def test_mixing_figure_tool(tmp_path, capsys):
+    """tools/mixing_figure.py groups a zoo's members by their key-frequency mixing and counts
+    what the compact proofs achieve in each group; it refuses a zoo without a study."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    try:
+        import mixing_figure
+    finally:
+        sys.path.pop(0)
+    zoo = tmp_path / "zoo"
+    assert mixing_figure.main([str(zoo), str(tmp_path / "m.png")]) == 2
+    assert "zoo study" in capsys.readouterr().err
+    members = [("a", 0.0, True, 1.0, 1.0, 0.9), ("b", 0.0, True, 0.5, 1.0, 0.7),
+               ("c", 0.02, False, 1.0, 0.9, 0.2), ("d", 0.3, False, 0.1, 0.2, 0.0)]  # fmt: skip
+    study = {"per_model": [{"name": n, "frac_key_mixing": m, "nonvacuous_bounds": nv}
+                           for n, m, nv, *_ in members]}  # fmt: skip
+    cert = {"per_model": [{"name": n, "certificates": [
+        {"strategy": k, "certified_accuracy": v}
+        for k, v in zip(("cluster", "interpolation", "quadrature"), vals, strict=True)]}
+        for n, _, _, *vals in members]}  # fmt: skip
+    for sub, data in (("study/study.json", study), ("certify/certify.json", cert)):
+        (zoo / sub).parent.mkdir(parents=True)
+        (zoo / sub).write_text(json.dumps(data))
+    assert mixing_figure.main([str(zoo), str(tmp_path / "m.png")]) == 0
+    out = capsys.readouterr().out
+    assert "| none | 2 | 2 | 1 | 2 | 80.0% |" in out
+    assert "| under 5% | 1 | 0 | 1 | 0 | 20.0% |" in out
+    assert "| 5% or more | 1 | 0 | 0 | 0 | 0.0% |" in out
+    assert (tmp_path / "m.png").stat().st_size > 0

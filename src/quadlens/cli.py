@@ -226,7 +226,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         lines += [
             f"neurons: {len(an.neurons)} ({an.n_dead} dead); {an.frac_dominant:.0%} of the {live} "
             f"live ones have a dominant frequency; psi = 2 phi (within 20 deg) for "
-            f"{_fmt(an.frac_psi_2phi, '.0%')} of those in key clusters",
+            f"{_fmt(an.frac_psi_2phi, '.0%')} of those in key clusters, and "
+            f"{_fmt(an.frac_key_mixing, '.0%')} of them carry a second key frequency (>= 5% of "
+            "their input power)",
             "key frequencies: " + " ".join(map(str, an.key_frequencies)),
             "",
             " freq  neurons      C_k   MRL   gap  psi=2phi  quad err  vote  x_j ok  max|arg G|"
@@ -371,6 +373,8 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"  median number of key frequencies {_fmt(med['n_key_frequencies'], 'g')}, FVE pizza "
         f"{_fmt(med['fve_pizza'])}, clock {_fmt(med['fve_clock'])}, pizza+secondary "
         f"{_fmt(med['fve_pizza_secondary'])}, psi = 2 phi {_fmt(med['frac_psi_2phi'], '.0%')}",
+        f"  key-cluster neurons carrying a second key frequency: >= 5% of them in "
+        f"{study['n_key_mixing']} models",
         f"  compact bounds non-vacuous on every key cluster: "
         f"{_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; median over "
         f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "

@@ -47,6 +47,11 @@ from quadlens.model import Model, activate, checked_model
 
 PSI_TOLERANCE = 0.35  # radians (20 degrees): "psi = 2 phi" holds for a neuron within this
 DOMINANT = 0.5  # a neuron's primary frequency is dominant if it carries this much input power
+MIX_SHARE = 0.05  # a key-cluster neuron mixes in a second key frequency carrying this much
+# a model whose key-cluster neurons mix in a second key frequency this often is an outlier: on
+# the 152-seed zoo of 2026-12-06 such models (27) kept non-vacuous bounds on 5 and were certified
+# 100% by `cluster` on 4, against 81 and 75 of the 82 models with no such neuron (docs/zoo.md)
+MIX_OUTLIER = 0.05
 
 
 @dataclass
@@ -72,6 +77,7 @@ class NeuronFit:
     secondary_phase_V: float
     secondary_phase_err: float  # wrap(chi_U - (2 phi + pi))
     next_freq: int  # strongest frequency other than k
+    next_frac: float  # share of the input (U and V) power at next_freq
 
 
 @dataclass
@@ -115,6 +121,9 @@ class Analysis:
     n_dead: int | None  # (None: the view does not apply, nothing was fitted)
     frac_dominant: float | None  # share of live neurons whose primary frequency is dominant
     frac_psi_2phi: float | None  # over live neurons in key clusters (None: no key clusters)
+    # over live neurons in key clusters: the share whose next frequency is another key
+    # frequency with >= MIX_SHARE of their input power (neurons that mix two key frequencies)
+    frac_key_mixing: float | None
     notes: list[str]  # assumptions that fail, in words
 
     def to_dict(self) -> dict[str, Any]:
@@ -198,12 +207,16 @@ def analyze(obj: Model | Circuit) -> Analysis:
     frac_psi = (
         sum(abs(f.psi_err) < PSI_TOLERANCE for f in in_keys) / len(in_keys) if in_keys else None
     )
+    frac_mix = (
+        sum(f.next_freq in keys and f.next_frac >= MIX_SHARE for f in in_keys) / len(in_keys)
+        if in_keys else None
+    )  # fmt: skip
     return Analysis(
         p=p, activation=c.cfg.activation, applicable=True, accuracy=accuracy,
         key_frequencies=keys, input_spectrum=spectrum.tolist(), embedding_spectrum=emb,
         clusters=clusters, fve=fve, relu_split=split, neurons=fits,
         n_dead=sum(f.dead for f in fits), frac_dominant=frac_dominant, frac_psi_2phi=frac_psi,
-        notes=notes,
+        frac_key_mixing=frac_mix, notes=notes,
     )  # fmt: skip
 
 
@@ -216,7 +229,7 @@ def _not_applicable(model: Model, reason: str) -> Analysis:
         key_frequencies=[], input_spectrum=[], embedding_spectrum=None, clusters=[],
         fve={"pizza": None, "clock": None, "pizza_secondary": None},
         relu_split={"linear_frac": None, "abs_fve_pizza": None}, neurons=[], n_dead=None,
-        frac_dominant=None, frac_psi_2phi=None, notes=[reason],
+        frac_dominant=None, frac_psi_2phi=None, frac_key_mixing=None, notes=[reason],
     )  # fmt: skip
 
 
@@ -267,7 +280,7 @@ def _fit_neurons(c: Circuit) -> tuple[list[NeuronFit], Tensor, Tensor]:
             secondary_phase_U=float(chiU[i]), secondary_amp_V=float(A2V[i]),
             secondary_phase_V=float(chiV[i]),
             secondary_phase_err=float(fourier.wrap(chiU[i] - 2 * phi[i] - math.pi)),
-            next_freq=int(next_k[i]),
+            next_freq=int(next_k[i]), next_frac=float(second[next_k[i] - 1, i] / total[i]),
         ))  # fmt: skip
     return fits, XU.abs() ** 2, XV.abs() ** 2
 

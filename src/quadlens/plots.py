@@ -129,18 +129,19 @@ def secondary_phases(an: Analysis, out: Path) -> list[Path]:
 
 
 STUDY_METRICS = ("fve_pizza", "fve_clock", "fve_pizza_secondary", "frac_psi_2phi",
-                 "n_key_frequencies", "max_quadrature_rel_error", "max_bound",
+                 "frac_key_mixing", "n_key_frequencies", "max_quadrature_rel_error", "max_bound",
                  "max_bound_over_actual")  # fmt: skip
 
 
-# reference lines: the fit threshold, a vacuous bound (>= C_k), the tightness target
+# reference lines: the fit threshold, a vacuous bound (>= C_k), the tightness target, the share
+# of key-frequency mixing that makes a model an outlier (study.MIX_OUTLIER)
 STUDY_MARKS = {"fve_pizza_secondary": (0.9, "fit threshold"), "max_bound": (1.0, "vacuous"),
-               "max_bound_over_actual": (2.0, "target 2")}
+               "max_bound_over_actual": (2.0, "target 2"), "frac_key_mixing": (0.05, "outlier")}
 
 
 def study_distributions(study: dict, out: Path) -> list[Path]:
     rows = study["per_model"]
-    fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
+    fig, axes = plt.subplots(3, 3, figsize=(13, 9.6))
     for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
         vals = [r[key] for r in rows if r.get(key) is not None]
         ax.hist(vals, bins=min(30, max(5, len(vals) // 3)), color=KEY_COLOR, alpha=0.8)
@@ -161,7 +162,7 @@ def study_sweeps(study: dict, out: Path) -> list[Path]:
     """Each metric against each swept hyperparameter (one point per model, medians joined)."""
     paths: list[Path] = []
     for param in study["sweep"]:
-        fig, axes = plt.subplots(2, 4, figsize=(15, 6.4))
+        fig, axes = plt.subplots(3, 3, figsize=(13, 9.6))
         for ax, key in zip(axes.flat, STUDY_METRICS, strict=True):
             pts = [(r[param], r[key]) for r in study["per_model"] if r.get(key) is not None]
             if not pts:

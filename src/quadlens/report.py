@@ -21,7 +21,7 @@ from quadlens._text import count
 from quadlens.bilinear import smallest_k
 from quadlens.config import RunConfig
 from quadlens.errors import QuadlensError
-from quadlens.lens import PSI_TOLERANCE
+from quadlens.lens import MIX_OUTLIER, PSI_TOLERANCE
 
 CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; max-width: 1100px;
@@ -181,8 +181,15 @@ def _spectrum_caption(an: dict[str, Any]) -> str:
     if dom is None:
         return text + "."
     if dom >= 0.95:
-        return text + f"; {dom:.0%} of live neurons read mainly one of them."
-    return text + f"; only {dom:.0%} of live neurons read mainly one frequency."
+        text += f"; {dom:.0%} of live neurons read mainly one of them."
+    else:
+        text += f"; only {dom:.0%} of live neurons read mainly one frequency."
+    mix = an.get("frac_key_mixing")  # (absent from analyses written before 2026-12-06)
+    if mix is not None and mix >= MIX_OUTLIER:
+        text += (f" {mix:.0%} of the key-cluster neurons also carry a second key frequency (>= 5% "
+                 "of their input power), which the one-frequency fit of the closed forms and the "
+                 "bounds does not describe.")  # fmt: skip
+    return text
 
 
 def _wheels_caption(clusters: list[dict[str, Any]]) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from quadlens import rundir
+from quadlens.lens import MIX_OUTLIER
 from quadlens.zoo import check_readable, check_workers, diverged, read_manifest
 
 FIT_THRESHOLD = 0.9
@@ -55,7 +56,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         "key_frequencies": an.key_frequencies,
         "fve_pizza": an.fve["pizza"], "fve_clock": an.fve["clock"],
         "fve_pizza_secondary": an.fve["pizza_secondary"], "frac_psi_2phi": an.frac_psi_2phi,
-        "frac_dominant": an.frac_dominant,
+        "frac_dominant": an.frac_dominant, "frac_key_mixing": an.frac_key_mixing,
         "n_key_votes_correct": sum(c.vote_correct for c in key),
         "all_key_votes_correct": bool(key) and all(c.vote_correct for c in key),
         "max_quadrature_rel_error": max((c.quadrature_rel_error for c in key), default=None),
@@ -93,6 +94,11 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
         reasons.append(f"only {row['frac_dominant']:.0%} of neurons have a dominant frequency")
     if row["frac_psi_2phi"] is not None and row["frac_psi_2phi"] < FIT_THRESHOLD:
         reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
+    mix = row.get("frac_key_mixing")  # (absent from studies written before 2026-12-06)
+    if mix is not None and mix >= MIX_OUTLIER:
+        reasons.append(f"{mix:.0%} of key-cluster neurons carry a second key frequency (>= 5% of "
+                       "their input power), which the one-frequency fit behind the closed forms "
+                       "and the compact bounds does not describe")  # fmt: skip
     fve = row["fve_pizza_secondary"]
     if fve is not None and fve_floor is not None and fve < fve_floor:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
@@ -157,6 +163,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
         "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
+        "n_key_mixing": sum((r["frac_key_mixing"] or 0.0) >= MIX_OUTLIER for r in rows),
         "n_actual_over_1": sum(r["max_actual"] is not None and r["max_actual"] >= 1 for r in rows),
         "frac_nonvacuous_bounds": (
             sum(r["nonvacuous_bounds"] for r in bounded) / len(bounded) if bounded else None
@@ -172,6 +179,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
                 "fve_clock",
                 "fve_pizza_secondary",
                 "frac_psi_2phi",
+                "frac_key_mixing",
                 "max_bound_over_actual",
                 "max_bound",
             )
