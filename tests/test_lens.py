@@ -120,6 +120,8 @@ def test_neurons_that_carry_a_second_key_frequency_are_counted():
     # neuron 0 mixes in key frequency 11 (17%); neuron 1's 11 carries 2%, neuron 2's 5 is no key
     assert an.neurons[1].next_frac < 0.05 < an.neurons[2].next_frac
     assert an.frac_key_mixing == pytest.approx(1 / 6)
+    mix = {cl.freq: (cl.frac_key_mixing, cl.mixed_with) for cl in an.clusters}
+    assert mix == {3: (0.5, [11]), 7: (0.0, []), 11: (0.0, [])}
 
 
 def _ideal_cluster(k, n, p=P, seed=0):

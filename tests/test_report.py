@@ -181,6 +181,9 @@ def test_captions_follow_the_numbers():
     assert "(red: the 2 key frequencies, 40% of it together)" in text
     assert "1 key frequency," in report._spectrum_caption(dict(clean, key_frequencies=[2]))
     assert "second key frequency" not in report._spectrum_caption(dict(clean, frac_key_mixing=0.04))
+    assert report._mixing_cell({"frac_key_mixing": 0.62, "mixed_with": [23, 25]}) == "62% (23, 25)"
+    assert report._mixing_cell({"frac_key_mixing": 0.0, "mixed_with": []}) == "0%"
+    assert report._mixing_cell({}) == "-"  # an analysis.json from before the measure
     assert "20% of the key-cluster neurons also carry a second key frequency" in (
         report._spectrum_caption(dict(clean, frac_key_mixing=0.2)))
 

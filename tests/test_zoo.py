@@ -107,7 +107,10 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
         assert (part / "runs" / name / rundir.WEIGHTS).stat().st_mtime_ns == mtime
     for name in ("seed0000", "seed0001", "seed0002"):
         a, b = _weights(full / "runs" / name), _weights(part / "runs" / name)
-        assert all(torch.equal(a[k], b[k]) for k in a), name
+        # which parameters differ and by how much, for the record: this failed once (2026-12-06,
+        # workers=1, seed0000, in a CI run beside other heavy work) and passed in every rerun
+        differ = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
+        assert not differ, (name, name in finished, differ)
         assert (full / "runs" / name / rundir.METRICS).read_text() == (
             part / "runs" / name / rundir.METRICS
         ).read_text()

@@ -206,6 +206,10 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
+def _with(freqs: list[int]) -> str:
+    return " with " + ",".join(map(str, freqs)) if freqs else ""
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from quadlens import plots
     from quadlens.lens import analyze
@@ -232,7 +236,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "key frequencies: " + " ".join(map(str, an.key_frequencies)),
             "",
             " freq  neurons      C_k   MRL   gap  psi=2phi  quad err  vote  x_j ok  max|arg G|"
-            "  FVE own",
+            "  FVE own  mixing",
         ]
         for cl in an.clusters:
             if not cl.key and not args.all_clusters:
@@ -243,9 +247,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 f"  {_fmt(cl.quadrature_rel_error):>8}"
                 f"  {'yes' if cl.vote_correct else 'no':>4}  {_fmt(cl.vote_frac, '.0%'):>6}"
                 f"  {_fmt(cl.max_arg_G, '.4f'):>10}  {_fmt(cl.fve_pizza):>7}"
+                f"  {cl.frac_key_mixing:6.0%}" + _with(cl.mixed_with)
             )
         lines.append(
-            f"(a cluster votes right at x_j when |arg G_k(x_j)| < pi/p = {math.pi / an.p:.4f})"
+            f"(a cluster votes right at x_j when |arg G_k(x_j)| < pi/p = {math.pi / an.p:.4f}; "
+            "mixing: its neurons whose second frequency is another key frequency, with >= 5% of "
+            "their input power)"
         )
         f = an.fve
         lines.append(

@@ -92,6 +92,10 @@ class ClusterStats:
     uv_phase_err_median: float
     psi_err_median: float
     frac_psi_2phi: float  # share of neurons with |psi - 2 phi| < PSI_TOLERANCE
+    # share of its neurons whose next frequency is another key frequency with >= MIX_SHARE of
+    # their input power, and those key frequencies (the most frequent first)
+    frac_key_mixing: float
+    mixed_with: list[int]
     quadrature_rel_error: float  # max_j |G_k(x_j) - C_k| / C_k, idealised (psi = 2 phi)
     vote_correct: bool  # |arg G_k(x_j)| < pi / p at every x_j, idealised
     vote_frac: float  # share of the 2p points x_j where the idealised vote is right
@@ -197,7 +201,7 @@ def analyze(obj: Model | Circuit) -> Analysis:
         emb = (pe / pe.sum()).tolist()
     pre = (c.U[:, None, :] + c.V[None, :, :] + c.b_in).reshape(p * p, -1)
     clusters = [
-        _cluster(c, fits, k, k in keys, pre, is_relu) for k in sorted({f.freq for f in live})
+        _cluster(c, fits, k, keys, pre, is_relu) for k in sorted({f.freq for f in live})
     ]
     fve: dict[str, float | None] = {"pizza": None, "clock": None, "pizza_secondary": None}
     split: dict[str, float | None] = {"linear_frac": None, "abs_fve_pizza": None}
@@ -208,7 +212,7 @@ def analyze(obj: Model | Circuit) -> Analysis:
         sum(abs(f.psi_err) < PSI_TOLERANCE for f in in_keys) / len(in_keys) if in_keys else None
     )
     frac_mix = (
-        sum(f.next_freq in keys and f.next_frac >= MIX_SHARE for f in in_keys) / len(in_keys)
+        sum(_mixing(f, keys) for f in in_keys) / len(in_keys)
         if in_keys else None
     )  # fmt: skip
     return Analysis(
@@ -303,10 +307,17 @@ def G_values(phi: Tensor, psi: Tensor, v: Tensor, p: int) -> Tensor:
     return (weight * torch.exp(1j * (2 * x[:, None] + psi))).sum(1)
 
 
-def _cluster(c: Circuit, fits: list[NeuronFit], k: int, key: bool, pre: Tensor,
+def _mixing(f: NeuronFit, keys: list[int]) -> bool:
+    """Whether neuron f carries a second key frequency (>= MIX_SHARE of its input power)."""
+    return f.next_freq in keys and f.next_frac >= MIX_SHARE
+
+
+def _cluster(c: Circuit, fits: list[NeuronFit], k: int, keys: list[int], pre: Tensor,
              is_relu: bool) -> ClusterStats:  # fmt: skip
     p = c.cfg.p
+    key = k in keys
     members = [f for f in fits if f.freq == k and not f.dead]
+    mixing = [f.next_freq for f in members if _mixing(f, keys)]
     idx = [f.index for f in members]
     t = lambda name: torch.tensor([getattr(f, name) for f in members], dtype=torch.float64)  # noqa: E731
     phi, psi, A, B = t("phi"), t("psi"), t("A"), t("B")
@@ -321,6 +332,8 @@ def _cluster(c: Circuit, fits: list[NeuronFit], k: int, key: bool, pre: Tensor,
         uv_phase_err_median=float(t("uv_phase_err").abs().median()),
         psi_err_median=float(t("psi_err").abs().median()),
         frac_psi_2phi=float((t("psi_err").abs() < PSI_TOLERANCE).double().mean()),
+        frac_key_mixing=len(mixing) / len(members),
+        mixed_with=sorted(set(mixing), key=lambda j: (-mixing.count(j), j)),
     )  # fmt: skip
     if not is_relu:
         nan = float("nan")

@@ -88,6 +88,16 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else str(x)
 
 
+def _mixing_cell(cluster: dict[str, Any]) -> str:
+    """The share of a cluster's neurons that carry a second key frequency, and which ("-" in an
+    analysis written before 2026-12-06, which did not measure it)."""
+    mix = cluster.get("frac_key_mixing")
+    if mix is None:
+        return "-"
+    with_ = cluster.get("mixed_with") or []
+    return f"{mix:.0%}" + (f" ({', '.join(map(str, with_))})" if with_ else "")
+
+
 def _pct(x: Any) -> str:
     """A share as a percentage; "-" where the lens did not compute it (e.g. not ReLU)."""
     return "-" if x is None or x != x else f"{x:.0%}"
@@ -352,10 +362,11 @@ def _run_sections(run: Path, warnings: list[str]) -> list[Section]:
         s = Section("The quadrature picture per cluster")
         key_clusters = [c for c in an["clusters"] if c["key"]]
         s.table("clusters-table", ["k", "neurons", "C_k", "phase spread (MRL)", "largest gap",
-                                   "psi = 2 phi", "quadrature error", "votes right"],
+                                   "psi = 2 phi", "quadrature error", "votes right",
+                                   "carry a second key frequency"],
                 [[c["freq"], c["n_neurons"], c["C_k"], c["mean_resultant_length"],
                   c["largest_gap"], _pct(c["frac_psi_2phi"]), c["quadrature_rel_error"],
-                  _pct(c["vote_frac"])] for c in key_clusters])  # fmt: skip
+                  _pct(c["vote_frac"]), _mixing_cell(c)] for c in key_clusters])  # fmt: skip
         s.figure(ana / "phase_wheels.png", _wheels_caption(key_clusters), figs)
         s.figure(ana / "quadrature.png", "The integrand ReLU(cos(x + phi)) cos(2 phi) and the "
                  "neurons' rectangles under it: their weighted sum approximates the integral "
