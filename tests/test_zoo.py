@@ -92,7 +92,7 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
     part = tmp_path / "part"
     last = part / "runs" / "seed0002" / rundir.METRICS  # the last member is training
     # One thread: this test is about interrupting and resuming. Training on 2 threads in one
-    # process takes a different trajectory in about 1 run in 15 (a known bug, found by this
+    # process took another trajectory in 3 of 50 runs of a tiny model (a known bug, found by this
     # test on 2026-12-06: README, "Known problems"), which would fail it for that reason alone.
     proc = _start_zoo([*args, "--workers", str(workers)], part, last, threads=1)
     proc.send_signal(signal.SIGINT)
@@ -113,8 +113,8 @@ def test_interrupted_zoo_resumes_to_the_same_models(tmp_path, workers):
         assert (part / "runs" / name / rundir.WEIGHTS).stat().st_mtime_ns == mtime
     for name in ("seed0000", "seed0001", "seed0002"):
         a, b = _weights(full / "runs" / name), _weights(part / "runs" / name)
-        # which parameters differ and by how much, for the record: this failed once (2026-12-06,
-        # workers=1, seed0000, in a CI run beside other heavy work) and passed in every rerun
+        # which parameters differ and by how much, should it fail (it showed the known problem
+        # of README's "Known problems" this way on 2026-12-06)
         differ = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
         assert not differ, (name, name in finished, differ)
         assert (full / "runs" / name / rundir.METRICS).read_text() == (

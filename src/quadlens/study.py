@@ -80,6 +80,12 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def mixes(row: dict[str, Any]) -> bool:
+    """Whether a member's key-cluster neurons carry a second key frequency often enough
+    (MIX_OUTLIER) to make it an outlier (False where the lens found no key cluster)."""
+    return (row["frac_key_mixing"] or 0.0) >= MIX_OUTLIER
+
+
 def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
     reasons = []
     if not row["applicable"]:
@@ -94,11 +100,10 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
         reasons.append(f"only {row['frac_dominant']:.0%} of neurons have a dominant frequency")
     if row["frac_psi_2phi"] is not None and row["frac_psi_2phi"] < FIT_THRESHOLD:
         reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
-    mix = row.get("frac_key_mixing")  # (absent from studies written before 2026-12-06)
-    if mix is not None and mix >= MIX_OUTLIER:
-        reasons.append(f"{mix:.0%} of key-cluster neurons carry a second key frequency (>= 5% of "
-                       "their input power), which the one-frequency fit behind the closed forms "
-                       "and the compact bounds does not describe")  # fmt: skip
+    if mixes(row):
+        reasons.append(f"{row['frac_key_mixing']:.0%} of key-cluster neurons carry a second key "
+                       "frequency (>= 5% of their input power), which the one-frequency fit "
+                       "behind the closed forms and the compact bounds does not describe")
     fve = row["fve_pizza_secondary"]
     if fve is not None and fve_floor is not None and fve < fve_floor:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
@@ -163,7 +168,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
         "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
-        "n_key_mixing": sum((r["frac_key_mixing"] or 0.0) >= MIX_OUTLIER for r in rows),
+        "n_key_mixing": sum(mixes(r) for r in rows),
         "n_actual_over_1": sum(r["max_actual"] is not None and r["max_actual"] >= 1 for r in rows),
         "frac_nonvacuous_bounds": (
             sum(r["nonvacuous_bounds"] for r in bounded) / len(bounded) if bounded else None
