@@ -4,7 +4,11 @@ has no BLAS gemm to call."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +143,48 @@ def test_the_torch_path_flushes_subnormal_gradients_too():
     assert G[0, 0, 1] == 0 and G[0, 0, 2] == 0
     assert G[0, 0, 3] > tiny and G[0, 0, 0] < 0  # normal entries untouched
     assert not bool(((G != 0) & (G.abs() < tiny)).any())
+
+
+def test_importing_quadlens_sets_up_the_vector_math_library_on_one_thread():
+    """quadlens/_vml.py: MKL's vector math library (torch's CPU exp, log, cos ...) can give a
+    far less accurate first call when that call is made from two threads at once (it changed
+    the weights of 11 in 130 fresh training processes, and would break the bounds' 1-ulp
+    assumption). Importing quadlens makes one call on the importing thread first; the library's
+    mode word for that thread shows it (it changes on a thread's first call). In a fresh
+    process, since this one has long made such calls."""
+    code = (
+        "import ctypes, os, torch\n"
+        "lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), 'lib', "
+        "'libtorch_cpu.so'))\n"
+        "before = lib.vmlGetMode()\n"
+        "import quadlens\n"
+        "print(before, lib.vmlGetMode())\n"
+    )
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so")
+    if not os.path.exists(lib) or not hasattr(ctypes.CDLL(lib), "vmlGetMode"):
+        pytest.skip("this torch has no MKL vector math library (nothing to set up)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = map(int, res.stdout.split())
+    assert before != after, "import quadlens made no call of the vector math library"
+    # and without quadlens the mode word stays as it was (so the check above can fail)
+    res = subprocess.run([sys.executable, "-c", code.replace("import quadlens\n", "")],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    before, after = map(int, res.stdout.split())
+    assert before == after
+
+
+def test_repro_check_tool(capsys):
+    """tools/repro_check.py runs one training command in fresh processes and counts the weights
+    it gives: the same weights every time here (exit 0); too few runs is a usage error."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    try:
+        import repro_check
+    finally:
+        sys.path.pop(0)
+    with pytest.raises(SystemExit):
+        repro_check.main(["--runs", "1"])
+    args = ["--runs", "2", "--", "--preset", "pizza", "--p", "7", "--d-model", "8", "--n-heads",
+            "2", "--d-head", "4", "--d-mlp", "16", "--epochs", "20"]  # fmt: skip
+    assert repro_check.main(args) == 0
+    out = capsys.readouterr().out
+    assert "    2 x " in out and "every run gave the same weights" in out

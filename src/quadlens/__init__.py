@@ -7,6 +7,9 @@ synth (other lenses) -> certify (accuracy certificates) -> zoo / study (many see
 report / reproduce; cli on top.
 """
 
+# first: its import makes MKL's vector math library set itself up before anything runs in
+# parallel (training's bits and the bounds' rounding analysis depend on it; see _vml)
+from quadlens import _vml  # noqa: F401
 from quadlens.bound import BoundReport
 from quadlens.bound import bound as bounds  # (the module quadlens.bound keeps its name)
 from quadlens.certify import Certificate
