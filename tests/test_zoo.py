@@ -341,9 +341,27 @@ def test_mixing_figure_tool(tmp_path, capsys):
     for sub, data in (("study/study.json", study), ("certify/certify.json", cert)):
         (zoo / sub).parent.mkdir(parents=True)
         (zoo / sub).write_text(json.dumps(data))
+    # seed 0's clusters at p = 59: k = 6 mixes in 24 = 4 k and 23 = -6 k (mod 59), harmonics
+    # its fit carries (h = 1..6); k = 24 mixes in 23 and 25, which are not; k = 25 mixes none;
+    # a cluster from before the per-cluster fields (no mixed_with) and a non-key one are left out
+    clusters = [(6, True, 0.2, [24, 23], 0.81, 0.48, 0.19), (24, True, 0.62, [23, 25], 2.1, 0.98,
+                1.37), (25, True, 0.0, [], 0.43, 0.26, 0.08), (23, True, 0.1, None, 0.7, 0.3, 0.3),
+                (5, False, 0.0, [], 0.2, 0.1, 0.1)]  # fmt: skip
+    (zoo / "runs" / "seed0000" / "analysis").mkdir(parents=True)
+    (zoo / "runs" / "seed0000" / "analysis" / "analysis.json").write_text(json.dumps(
+        {"p": 59, "clusters": [{"freq": k, "key": key, "frac_key_mixing": m, "mixed_with": w}
+                               for k, key, m, w, *_ in clusters]}))  # fmt: skip
+    (zoo / "runs" / "seed0000" / "analysis" / "bound.json").write_text(json.dumps(
+        {"harmonics": 6, "clusters": [{"freq": k, "bound": b, "actual": a,
+                                       "terms": {"input_residual": r}}
+                                      for k, _, _, _, b, a, r in clusters]}))  # fmt: skip
     assert mixing_figure.main([str(zoo), str(tmp_path / "m.png")]) == 0
     out = capsys.readouterr().out
     assert "| none | 2 | 2 | 1 | 2 | 80.0% |" in out
     assert "| under 5% | 1 | 0 | 1 | 0 | 20.0% |" in out
     assert "| 5% or more | 1 | 0 | 0 | 0 | 0.0% |" in out
+    assert "| no mixing | 0 | 1 | 1 | 0.43 | 0.26 | 0.08 |" in out
+    assert "| mixes only harmonics the fit carries | >= 5% | 1 | 1 | 0.81 | 0.48 | 0.19 |" in out
+    assert "| mixes another frequency | >= 5% | 1 | 0 | 2.10 | 0.98 | 1.37 |" in out
+    assert out.count("| mixes ") == 2 and "under 5%" not in out.split("| key cluster")[1]
     assert (tmp_path / "m.png").stat().st_size > 0

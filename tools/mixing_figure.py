@@ -4,6 +4,8 @@ Reads a zoo's study (`quadlens zoo study ZOO`: each member's `frac_key_mixing`, 
 key-cluster neurons whose second-strongest input frequency is another key frequency with >= 5%
 of their input power, and whether its compact bounds are non-vacuous) and its certificates
 (`quadlens certify ZOO --all-strategies`), prints a table of the members grouped by that share,
+and a table of the key clusters grouped by whether the key frequencies their neurons mix in are
+among the harmonics h k (h = 1..harmonics, folded) that the bounds' neuron fit already carries,
 and draws the figure of docs/zoo.md:
 
     .venv/bin/python tools/mixing_figure.py zoos/pizza docs/figures/pizza152-truegrad-mixing.png
@@ -21,7 +23,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from quadlens.bound import harmonic_orders
+from quadlens.lens import MIX_OUTLIER
+
 GROUPS = (("none", 0.0, 0.0), ("under 5%", 1e-12, 0.05), ("5% or more", 0.05, 2.0))
+CLUSTER_GROUPS = ("no mixing", "mixes only harmonics the fit carries", "mixes another frequency")
 
 
 def rows(zoo: Path) -> list[dict]:
@@ -37,6 +43,49 @@ def rows(zoo: Path) -> list[dict]:
         out.append({"name": member["name"], "mix": s["frac_key_mixing"],
                     "nonvacuous": bool(s["nonvacuous_bounds"]), **c})  # fmt: skip
     return out
+
+
+def cluster_rows(zoo: Path) -> list[dict]:
+    """Every key cluster with a compact bound, from each member's analysis.json and bound.json
+    (written by `zoo study`): its mixing, and whether the key frequencies it mixes in are
+    harmonics h k (folded, h = 1..the bound's harmonics) that the bound's fit carries."""
+    out = []
+    for ana in sorted(zoo.glob("runs/*/analysis")):
+        try:
+            an = json.loads((ana / "analysis.json").read_text())
+            bd = json.loads((ana / "bound.json").read_text())
+        except FileNotFoundError:
+            continue
+        p, bounds = an["p"], {c["freq"]: c for c in bd["clusters"]}
+        for c in an["clusters"]:
+            if not c.get("key") or c["freq"] not in bounds or c.get("mixed_with") is None:
+                continue
+            k = c["freq"]
+            orders = harmonic_orders(p, k, bd["harmonics"])
+            carried = {min(h * k % p, p - h * k % p) for h in orders}
+            mix, other = c["frac_key_mixing"], set(c["mixed_with"]) - carried
+            group = CLUSTER_GROUPS[0 if mix == 0 else 2 if other else 1]
+            b = bounds[k]
+            out.append({"group": group, "big": mix >= MIX_OUTLIER, "bound": b["bound"],
+                        "actual": b["actual"], "input": b["terms"]["input_residual"]})  # fmt: skip
+    return out
+
+
+def cluster_table(data: list[dict]) -> str:
+    lines = ["| key cluster | share of its neurons that mix | clusters | non-vacuous bound | "
+             "median bound | median actual | median input-remainder line |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for group in CLUSTER_GROUPS:
+        for big in (False, True):
+            g = [r for r in data if r["group"] == group and r["big"] == big]
+            if not g:
+                continue
+            bound, actual, inp = (statistics.median(r[key] for r in g)
+                                  for key in ("bound", "actual", "input"))  # fmt: skip
+            share = "0" if group == CLUSTER_GROUPS[0] else ">= 5%" if big else "under 5%"
+            lines.append(f"| {group} | {share} | {len(g)} | {sum(r['bound'] < 1 for r in g)} | "
+                         f"{bound:.2f} | {actual:.2f} | {inp:.2f} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def in_group(r: dict, lo: float, hi: float) -> bool:
@@ -109,6 +158,10 @@ def main(argv: list[str]) -> int:
               "frac_key_mixing: run `quadlens zoo study` again)", file=sys.stderr)  # fmt: skip
         return 2
     print(table(data))
+    clusters = cluster_rows(zoo)
+    if clusters:
+        print()
+        print(cluster_table(clusters))
     figure(data, out)
     print(f"wrote {out}")
     return 0
