@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from quadlens import bound as bd
 from quadlens import certify
 from quadlens.circuit import Circuit, circuit
 from quadlens.config import RunConfig
+from quadlens.errors import QuadlensError
 from quadlens.imports import import_zhong
 from quadlens.lens import analyze
 from quadlens.rundir import load_run
@@ -132,6 +134,7 @@ OPTIONS = st.fixed_dictionaries({
     "grid": st.sampled_from([2, 4, 8, 16]),
     "harmonics": st.integers(1, 6),
     "extra_outputs": st.integers(0, 4),
+    "extra_inputs": st.integers(0, 3),
 })  # fmt: skip
 
 
@@ -174,23 +177,53 @@ def test_bound_never_below_truth_trained(small_models, kind, i, amount, seed, op
     check_sound(_perturb(c, kind, i, amount, seed), **opts)
 
 
-@pytest.mark.parametrize("p,n,grid,h,extra", [(11, 7, 4, 2, 1), (23, 30, 8, 6, 4),
-                                              (31, 64, 32, 3, 0)])  # fmt: skip
-def test_flop_formulas_match_the_instrumented_count(p, n, grid, h, extra, monkeypatch):
+@pytest.mark.parametrize("p,n,grid,h,extra,ei", [(11, 7, 4, 2, 1, 0), (23, 30, 8, 6, 4, 0),
+                                                 (31, 64, 32, 3, 0, 0), (23, 30, 8, 2, 1, 3),
+                                                 (11, 7, 4, 5, 0, 2)])  # fmt: skip
+def test_flop_formulas_match_the_instrumented_count(p, n, grid, h, extra, ei, monkeypatch):
     c = pizza_circuit(p, n, freqs=[2], noise=0.1, seed=1)
     for chunk in (bd._CHUNK, 5000):  # one chunk, and many (the count must not depend on it)
         monkeypatch.setattr(bd, "_CHUNK", chunk)
         fit_ops = bd.Ops()
         f = bd.fit(c, fit_ops)
         ops = bd.Ops()
-        bd.compact_bound(f, 2, grid, h, extra, ops)
-        nh = len(bd.harmonic_orders(p, 2, h))
-        assert fit_ops.total + ops.total == bd.compact_flops(p, n, grid, nh, nh + extra)
+        bd.compact_bound(f, 2, grid, h, extra, ops, extra_inputs=ei)
+        nh = len(bd.input_orders(f, bd._members(f, 2), 2, h, ei, bd.Ops()))
+        assert fit_ops.total + ops.total == bd.compact_flops(p, n, grid, nh, nh + extra,
+                                                             chosen=ei > 0)  # fmt: skip
         brute = bd.Ops()
         with FlopCounterMode(display=False) as counter:
             bd.brute_actual(f, 2, 1.0, brute, context=False)
         assert brute.total == bd.brute_flops(p, n)
         assert counter.get_total_flops() == 2 * p**3 * n  # torch's own count of the matmuls
+
+
+def test_extra_input_waves_carry_the_second_key_frequency_of_mixing_neurons():
+    """input_orders adds, beyond the harmonics, the frequencies that carry the most of the
+    cluster's output-weighted input, as harmonic orders of k (p is prime: every frequency is
+    one); with the second frequency of mixing neurons carried, their input-remainder line
+    shrinks, and the bound stays above the truth with and without it."""
+    p, k, k2 = 23, 2, 7
+    c = pizza_circuit(p, 40, freqs=[k], noise=0.01, secondary=0.0, seed=3, stratified=True)
+    U, V = c.U.double().clone(), c.V.double().clone()
+    x = torch.arange(p, dtype=torch.float64)
+    wave = 0.4 * torch.cos(2 * math.pi * k2 * x / p + 0.7)
+    U[:, ::3] += wave[:, None]  # a third of the neurons mix in frequency 7
+    V[:, ::3] += wave[:, None]
+    c = Circuit(c.cfg, U, V, c.b_in.double(), c.O.double(), c.D_a, c.D_b, c.logit_bias)
+    f = bd.fit(c)
+    assert bd.key_clusters(f) == [k]
+    idx = bd._members(f, k)
+    order = pow(k, -1, p) * k2 % p  # 7 = 15 x 2 (mod 23), folded: order 8 (8 x 2 = 16 = -7)
+    assert bd.input_orders(f, idx, k, 2, 0, bd.Ops()) == [1, 2]
+    assert bd.input_orders(f, idx, k, 2, 1, bd.Ops()) == [1, 2, min(order, p - order)] == [1, 2, 8]
+    without = check_sound(c, grid=64, harmonics=2)[0]
+    with_it = check_sound(c, grid=64, harmonics=2, extra_inputs=1)[0]
+    assert with_it.input_orders == [1, 2, 8] and without.input_orders == [1, 2]
+    assert with_it.terms["input_residual"] < without.terms["input_residual"] / 3
+    assert with_it.bound < without.bound
+    with pytest.raises(QuadlensError, match="extra-inputs must be >= 0"):
+        bd.check_options(32, extra_inputs=-1)
 
 
 def test_compact_cost_is_linear_in_p_times_neurons():
@@ -242,12 +275,12 @@ def test_bound_refuses_learned_attention_and_bad_options(small_models):
         bd.bound(clock)
 
 
-def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int) -> tuple:
+def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int, ei: int = 0) -> tuple:
     """Per pair (a, b): its delta interval, its theta's index t (theta = pi t / p), delta, the
     true values of the quadrature line and the input-residual line that `_quadrature` and
     `_first_order` bound on that interval, and the output waves F themselves."""
     f = bd.fit(c)
-    cl = bd._cluster(f, k, h, extra, bd.Ops())
+    cl = bd._cluster(f, k, h, extra, bd.Ops(), ei)
     p = f.p
     x = torch.arange(p, dtype=torch.float64)
     a, b = x[:, None].expand(p, p).reshape(-1), x[None, :].expand(p, p).reshape(-1)
@@ -286,7 +319,8 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
     f = bd.fit(c)
     grid, h, extra = opts["grid"], opts["harmonics"], opts["extra_outputs"]
     for k in bd.key_clusters(f):
-        cl, j, t, delta, quad, resid, F = _interval_truths(c, k, grid, h, extra)
+        cl, j, t, delta, quad, resid, F = _interval_truths(c, k, grid, h, extra,
+                                                           opts.get("extra_inputs", 0))  # fmt: skip
         waves: list[torch.Tensor] = []
         gpart, dpart, _ = bd._quadrature(cl, p, grid, bd.Ops(), waves)
         res = sum(bd._first_order(cl, p, grid, side, bd.Ops(), waves) for side in "UV")
@@ -312,3 +346,34 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
         assert torch.allclose(jc * step + lc * step, delta, atol=1e-12)
         # the lines' maxima over theta / tokens are what the cluster bound takes
         assert torch.allclose(waves[0].worst().sum(-1).max(0).values, gpart + dpart, rtol=1e-12)
+
+
+def test_extra_inputs_table_tool(small_models, tmp_path, capsys):
+    """tools/extra_inputs_table.py certifies a zoo's members with `interpolation` under each
+    GRID:EXTRA_INPUTS config, grouped by the study's mixing share, and says whether every
+    certificate was sound; without a study it says what to run."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
+    try:
+        import extra_inputs_table as tool
+    finally:
+        sys.path.pop(0)
+    zoo = tmp_path / "zoo"
+    assert tool.main([str(zoo)]) == 2
+    assert "zoo study" in capsys.readouterr().err
+    (zoo / "runs").mkdir(parents=True)
+    (zoo / "study").mkdir()
+    shares = {"seed0000": 0.0, "seed0001": 0.02, "seed0002": 0.3}
+    for i, name in enumerate(shares):
+        (zoo / "runs" / name).symlink_to(small_models[i])
+    (zoo / "study" / "study.json").write_text(json.dumps(
+        {"per_model": [{"name": n, "frac_key_mixing": m} for n, m in shares.items()]}))
+    assert tool.main([str(zoo), "--configs", "8:0,8:2"]) == 0
+    out = capsys.readouterr().out
+    assert ("| config | all 3: certified 100% | without mixing (1) | under 5% (1) | "
+            "5% or more (1) |") in out  # fmt: skip
+    rows = [line for line in out.splitlines() if line.startswith("| grid 8")]
+    assert [r.split(" | ")[0] for r in rows] == ["| grid 8, --extra-inputs 0",
+                                                 "| grid 8, --extra-inputs 2"]  # fmt: skip
+    assert all(r.endswith("| yes |") for r in rows)
+    with pytest.raises(SystemExit):
+        tool.main([str(zoo), "--configs", "8"])

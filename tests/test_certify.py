@@ -115,9 +115,14 @@ def test_inaccurate_model_is_not_certified_beyond_truth(models):
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(kind=st.sampled_from(["none", "noise", "flip", "scale", "embed", "spike", "rank1"]),
        i=st.integers(0, 127), amount=st.floats(0, 1), seed=st.integers(0, 10_000),
-       which=st.sampled_from(["good", "partial"]))  # fmt: skip
-def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which):
-    check_sound(_perturb(models[which], kind, i, amount, seed))
+       which=st.sampled_from(["good", "partial"]), ei=st.integers(1, 3))  # fmt: skip
+def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which, ei):
+    model = _perturb(models[which], kind, i, amount, seed)
+    check_sound(model)
+    truth = ce.true_margins(model)
+    for s in ("quadrature", "interpolation"):  # with input waves chosen beyond the harmonics
+        c = ce.certify(model, s, check=True, grid=16, extra_inputs=ei, truth=truth)
+        assert c.sound and c.certified_accuracy <= c.true_accuracy, (s, ei)
 
 
 def _remainder_case(seed: int, k: int):
@@ -527,7 +532,8 @@ def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
     before = (zoo / "certify" / "certify.json").read_bytes()
     for target in (run, zoo):
         for bad, says in ((["--grid", "3"], "even number"), (["--harmonics", "0"], ">= 1"),
-                          (["--extra-outputs", "-1"], ">= 0")):  # fmt: skip
+                          (["--extra-outputs", "-1"], ">= 0"),
+                          (["--extra-inputs", "-1"], ">= 0")):  # fmt: skip
             res = run_cli("certify", str(target), "--strategy", "quadrature", *bad)
             assert res.code == 2 and says in res.err and "Traceback" not in res.err, bad
     assert (zoo / "certify" / "certify.json").read_bytes() == before

@@ -96,6 +96,7 @@ DEFAULT_GRID = 32
 MAX_GRID = 2**13  # beyond it the cost buys nothing (check_grid; docs/bounds.md, measured)
 DEFAULT_HARMONICS = 6
 DEFAULT_EXTRA_OUTPUTS = 4
+DEFAULT_EXTRA_INPUTS = 0  # further input waves per neuron (input_orders; off: the figures in docs/)
 KEY_SHARE = 0.05  # a key cluster carries >= 5% of the live neurons' weight sum 2 A B (as the lens)
 _CHUNK = 1 << 22  # elements per intermediate tensor (bounds memory at any p, d_mlp)
 
@@ -201,6 +202,7 @@ class ClusterBound:
     angle_error: float  # max over the grid of |F(psi) - F(2 phi)| / C_k (diagnostic)
     harmonics: int
     grid: int
+    input_orders: list[int]  # the orders h of the input waves h k each neuron carries
     compact_flops: int
     brute_flops: int | None
     compact_seconds: float
@@ -216,6 +218,7 @@ class BoundReport:
     d_mlp: int
     grid: int
     harmonics: int
+    extra_inputs: int
     clusters: list[ClusterBound]
     mlp_actual: float | None  # max |MLP - sum_k P_k| / sum_k C_k over all (a, b, c), key clusters
     all_nonvacuous: bool  # every reported cluster has bound < 1
@@ -242,6 +245,34 @@ def harmonic_orders(p: int, k: int, harmonics: int) -> list[int]:
             seen.add(folded)
             out.append(h)
     return out
+
+
+def input_orders(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
+                 ops: Ops) -> list[int]:  # fmt: skip
+    """The harmonic orders h whose waves (at h k mod p) each neuron of cluster k carries: 1 ..
+    `harmonics` (harmonic_orders), then the `extra` other frequencies that carry the most of
+    sum_i B_i (|U_i| + |V_i|) (each neuron's input amplitude there, weighted by its output
+    amplitude), each as its lowest order h with h k = +-f (mod p; p is prime, so every frequency
+    is a harmonic of k). These are the key frequencies that neurons mixing two of them carry
+    (docs/zoo.md): without them such a neuron's second wave goes into its input remainder. An
+    order h costs like any other wave, but the grid must resolve it (the curvature lines grow
+    with h^2), so high orders pay off only on finer grids (docs/bounds.md)."""
+    p = f.p
+    hl = harmonic_orders(p, k, harmonics)
+    if extra <= 0:
+        return hl
+    half = (p - 1) // 2
+    load = ((f.XU[1 : half + 1][:, idx].abs() + f.XV[1 : half + 1][:, idx].abs()) * f.B[idx]).sum(1)
+    ops.add(half * len(idx) * 11)  # two |.| (4 each), add, multiply, sum
+    taken, kinv, want = {min(h * k % p, p - h * k % p) for h in hl}, pow(k, -1, p), len(hl) + extra
+    for j in torch.argsort(load, descending=True).tolist():
+        if len(hl) >= want:
+            break
+        if j + 1 not in taken:
+            h = (j + 1) * kinv % p
+            hl.append(min(h, p - h))
+            taken.add(j + 1)
+    return hl
 
 
 @dataclass
@@ -292,11 +323,12 @@ def _output_frequencies(f: Fits, idx: Tensor, k: int, hl: list[int], extra: int)
     return base
 
 
-def _cluster(f: Fits, k: int, harmonics: int, extra: int, ops: Ops) -> _Cluster:
+def _cluster(f: Fits, k: int, harmonics: int, extra: int, ops: Ops,
+             extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> _Cluster:  # fmt: skip
     p = f.p
     idx = _members(f, k)
     n = len(idx)
-    hl = harmonic_orders(p, k, harmonics)
+    hl = input_orders(f, idx, k, harmonics, extra_inputs, ops)
     hs = torch.tensor(hl, dtype=torch.float64)
     nh = len(hl)
     pick = lambda X, fs: torch.stack([_coef(X[:, idx], x, p) for x in fs])  # noqa: E731
@@ -562,10 +594,11 @@ def check_grid(grid: int) -> None:
 
 
 def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
-                  extra_outputs: int = DEFAULT_EXTRA_OUTPUTS) -> None:  # fmt: skip
+                  extra_outputs: int = DEFAULT_EXTRA_OUTPUTS,
+                  extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> None:  # fmt: skip
     """The bound's (and the compact certificates') options, or a QuadlensError saying why not."""
-    for name, value in (("grid", grid), ("harmonics", harmonics),
-                        ("extra-outputs", extra_outputs)):  # fmt: skip
+    for name, value in (("grid", grid), ("harmonics", harmonics), ("extra-outputs", extra_outputs),
+                        ("extra-inputs", extra_inputs)):  # fmt: skip
         if not isinstance(value, numbers.Integral) or isinstance(value, bool):
             raise QuadlensError(f"--{name} must be an integer, got {value!r}")
     check_grid(grid)
@@ -573,16 +606,19 @@ def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
         raise QuadlensError(f"--harmonics must be >= 1, got {harmonics}")
     if extra_outputs < 0:
         raise QuadlensError(f"--extra-outputs must be >= 0, got {extra_outputs}")
+    if extra_inputs < 0:
+        raise QuadlensError(f"--extra-inputs must be >= 0, got {extra_inputs}")
 
 
 def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
-                  extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, ops: Ops | None = None
+                  extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, ops: Ops | None = None,
+                  extra_inputs: int = DEFAULT_EXTRA_INPUTS
                   ) -> tuple[float, dict[str, float], float, float]:  # fmt: skip
     """(bound, terms, angle_error, C_k) for cluster k, all relative to C_k; see the module doc."""
-    check_options(grid, harmonics, extra_outputs)
+    check_options(grid, harmonics, extra_outputs, extra_inputs)
     ops = ops or Ops()
     p = f.p
-    cl = _cluster(f, k, harmonics, extra_outputs, ops)
+    cl = _cluster(f, k, harmonics, extra_outputs, ops, extra_inputs)
     gpart, dpart, angle = _quadrature(cl, p, grid, ops)
     resid = _first_order(cl, p, grid, "U", ops) + _first_order(cl, p, grid, "V", ops)
     j = int((gpart + dpart + resid).argmax())  # the bound holds per delta interval: the worst
@@ -603,9 +639,10 @@ def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DE
 
 
 def compact_flops(p: int, n: int, grid: int = DEFAULT_GRID, nh: int = DEFAULT_HARMONICS,
-                  no: int = DEFAULT_HARMONICS + DEFAULT_EXTRA_OUTPUTS) -> int:
+                  no: int = DEFAULT_HARMONICS + DEFAULT_EXTRA_OUTPUTS, chosen: bool = False) -> int:
     """Counted flops of `compact_bound` for one cluster of n neurons, nh input and no output
-    waves, plus its neurons' share of `fit`. Leading terms, with G = grid + 1: the quadrature
+    waves (`chosen`: input_orders looked for waves beyond the harmonics, extra_inputs > 0), plus its
+    neurons' share of `fit`. Leading terms, with G = grid + 1: the quadrature
     grid 2p G n (4 nh + 4 no + 6) + 2p grid n (9 + 2 no) and the two sweeps
     2 p G n (4 nh + 2) + 2 p grid n (8 + 6 no): linear in p n for fixed grid and waves."""
     G, T, half = grid + 1, 2 * p, (p - 1) // 2
@@ -620,7 +657,8 @@ def compact_flops(p: int, n: int, grid: int = DEFAULT_GRID, nh: int = DEFAULT_HA
              + p * (G * n * (4 * nh + 2) + grid * n * 8 + grid * (n * no * 6 + 4 * no)
                     + grid * 2))  # fmt: skip
     rest = 3 * grid + 6 * p * n + 2 * p + 5 * p * n + (2 * nh + no) * n + 12 * n
-    return int(fit_share + cluster + quad + 2 * sweep + rest)
+    choose = 11 * half * n if chosen else 0
+    return int(fit_share + choose + cluster + quad + 2 * sweep + rest)
 
 
 def _quad_chunk(p: int, n: int, grid: int) -> int:
@@ -695,7 +733,8 @@ def _mlp_actual(f: Fits, keys: list[int], Cs: list[float]) -> float:
 
 def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, check: bool = True,
-                  clusters: list[int] | None = None) -> BoundReport:  # fmt: skip
+                  clusters: list[int] | None = None,
+                  extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> BoundReport:  # fmt: skip
     """Compact bound (and, with check, the brute-force actual) for each key cluster."""
     if c.cfg.activation != "relu":
         raise QuadlensError(
@@ -709,12 +748,14 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         notes.append("no key clusters (no frequency carries >= 5% of the weight): nothing to bound")
     rows = []
     for k in keys:
-        hl = harmonic_orders(f.p, k, harmonics)
-        n, nh = len(_members(f, k)), len(hl)
+        n = len(_members(f, k))
         if n == 0:
             raise QuadlensError(f"no live neuron has primary frequency {k}")
+        hl = input_orders(f, _members(f, k), k, harmonics, extra_inputs, Ops())
+        nh = len(hl)
         t0 = time.perf_counter()
-        bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs)
+        bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs,
+                                             extra_inputs=extra_inputs)  # fmt: skip
         t_compact = time.perf_counter() - t0
         no = len(_output_frequencies(f, _members(f, k), k, hl, extra_outputs))  # waves modelled
         actual = actual_cluster = t_brute = None
@@ -725,8 +766,8 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         rows.append(ClusterBound(
             freq=k, n_neurons=n, C_k=C, actual=actual, actual_cluster=actual_cluster, bound=bnd,
             ratio=bnd / actual if actual else None, terms=terms, angle_error=angle,
-            harmonics=harmonics, grid=grid,
-            compact_flops=compact_flops(c.cfg.p, n, grid, nh, no),
+            harmonics=harmonics, grid=grid, input_orders=hl,
+            compact_flops=compact_flops(c.cfg.p, n, grid, nh, no, chosen=extra_inputs > 0),
             brute_flops=brute_flops(c.cfg.p, n) if check else None,
             compact_seconds=t_compact, brute_seconds=t_brute,
         ))  # fmt: skip
@@ -735,15 +776,16 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
     if vac:
         notes.append(f"bound >= 1 (vacuous) for k = {', '.join(map(str, vac))}")
     return BoundReport(p=c.cfg.p, d_mlp=c.U.shape[1], grid=grid, harmonics=harmonics,
-                       clusters=rows, mlp_actual=mlp,
+                       extra_inputs=extra_inputs, clusters=rows, mlp_actual=mlp,
                        all_nonvacuous=bool(rows) and not vac, notes=notes)  # fmt: skip
 
 
 def bound(model: Model, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
-          extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, check: bool = True) -> BoundReport:
+          extra_outputs: int = DEFAULT_EXTRA_OUTPUTS, check: bool = True,
+          extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> BoundReport:
     """`bound_circuit` on a model (in float64 where its float32 forward overflows:
     `finite_model`); refuses models without the circuit view."""
-    check_options(grid, harmonics, extra_outputs)
+    check_options(grid, harmonics, extra_outputs, extra_inputs)
     model = finite_model(checked_model(model, "bounds"))
     if not model.cfg.constant_attention:
         raise QuadlensError(
@@ -752,4 +794,5 @@ def bound(model: Model, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMO
             "not apply"
         )
     with torch.no_grad():
-        return bound_circuit(circuit(model), grid, harmonics, extra_outputs, check)
+        return bound_circuit(circuit(model), grid, harmonics, extra_outputs, check,
+                             extra_inputs=extra_inputs)  # fmt: skip

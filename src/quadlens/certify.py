@@ -680,7 +680,8 @@ class _Cells:
 
 def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
                 harmonics: int = bd.DEFAULT_HARMONICS,
-                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> Tensor:  # fmt: skip
+                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS,
+                extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS) -> Tensor:  # fmt: skip
     c = ex.c
     p = c.cfg.p
     f = bd.fit(c, ops)
@@ -706,7 +707,7 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
     rounding_total = 0.0
     clusters = []
     for k in keys:
-        cl = bd._cluster(f, k, harmonics, extra_outputs, ops)
+        cl = bd._cluster(f, k, harmonics, extra_outputs, ops, extra_inputs)
         tables: list[Any] = []
         bd._quadrature(cl, p, grid, ops, tables)  # QuadratureCells, per theta = pi t / p
         bd._first_order(cl, p, grid, "U", ops, tables)  # [p, grid, waves], per token a
@@ -811,20 +812,22 @@ PROVES["adaptive"] = ("as cluster, then the remainder's leading neuron-space dir
                       "margin of every input left")
 
 
-def _check_options(strategies: list[str], grid: int, harmonics: int, extra_outputs: int) -> None:
+def _check_options(strategies: list[str], grid: int, harmonics: int, extra_outputs: int,
+                   extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS) -> None:  # fmt: skip
     """A QuadlensError for an unknown strategy or a bad compact-bound option."""
     for strategy in strategies:
         if strategy not in STRATEGIES:
             raise QuadlensError(
                 f"unknown strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}"
             )
-    bd.check_options(grid, harmonics, extra_outputs)
+    bd.check_options(grid, harmonics, extra_outputs, extra_inputs)
 
 
 def _check_request(model: Model, strategies: list[str], grid: int, harmonics: int,
-                   extra_outputs: int) -> None:  # fmt: skip
+                   extra_outputs: int, extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS
+                   ) -> None:  # fmt: skip
     """A QuadlensError saying why these strategies cannot certify this model, before any work."""
-    _check_options(strategies, grid, harmonics, extra_outputs)
+    _check_options(strategies, grid, harmonics, extra_outputs, extra_inputs)
     reason = unfit_reason(model.cfg, strategies)
     if reason:
         raise QuadlensError(reason)
@@ -832,14 +835,15 @@ def _check_request(model: Model, strategies: list[str], grid: int, harmonics: in
 
 def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             grid: int = bd.DEFAULT_GRID, harmonics: int = bd.DEFAULT_HARMONICS,
-            extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS, truth: Tensor | None = None
-            ) -> Certificate:  # fmt: skip
+            extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS, truth: Tensor | None = None,
+            extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS) -> Certificate:  # fmt: skip
     """Certify `model` with `strategy` (module doc); with check, add the truth beside it.
-    `grid`, `harmonics` and `extra_outputs` are the compact bounds' options (`quadlens bound`),
+    `grid`, `harmonics`, `extra_outputs` and `extra_inputs` are the compact bounds' options
+    (`quadlens bound`),
     used by the quadrature and interpolation strategies. `truth` (with check): the model's
     `true_margins`, computed once by a caller that checks several strategies."""
     model = checked_model(model, "certificate")
-    _check_request(model, [strategy], grid, harmonics, extra_outputs)
+    _check_request(model, [strategy], grid, harmonics, extra_outputs, extra_inputs)
     p = model.cfg.p
     if check and truth is not None and tuple(truth.shape) != (p * p,):
         raise QuadlensError(f"truth must hold the p^2 = {p * p} true margins (true_margins(model))"
@@ -854,7 +858,8 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         if base == "brute":
             m = _brute(ex, ops)
         elif base in ("quadrature", "interpolation"):
-            m = _quadrature(ex, ops, grid, base == "interpolation", harmonics, extra_outputs)
+            m = _quadrature(ex, ops, grid, base == "interpolation", harmonics, extra_outputs,
+                            extra_inputs)  # fmt: skip
         else:
             grow = base == "adaptive"
             m = _lowrank(ex, base in ("cluster", "adaptive"), ops, grow, grow or bool(fallback))
@@ -904,13 +909,14 @@ def true_margins(model: Model) -> Tensor:
 def certify_all(model: Model, strategies: list[str], check: bool = False,
                 progress: bool = False, **options: int) -> list[Certificate]:  # fmt: skip
     """`certify` with each strategy, the truth (with check) computed once for all of them;
-    `options`: grid, harmonics, extra_outputs. With `progress`, a bar on stderr for work that
-    takes more than a few seconds (large p: the truth alone takes minutes at p = 1009)."""
+    `options`: grid, harmonics, extra_outputs, extra_inputs. With `progress`, a bar on stderr for
+    work that takes more than a few seconds (large p: the truth alone takes minutes at p = 1009)."""
     from tqdm.auto import tqdm
 
     _check_request(model, strategies, options.get("grid", bd.DEFAULT_GRID),
                    options.get("harmonics", bd.DEFAULT_HARMONICS),
-                   options.get("extra_outputs", bd.DEFAULT_EXTRA_OUTPUTS))  # fmt: skip
+                   options.get("extra_outputs", bd.DEFAULT_EXTRA_OUTPUTS),
+                   options.get("extra_inputs", bd.DEFAULT_EXTRA_INPUTS))  # fmt: skip
     bar = tqdm(total=len(strategies) + check, disable=not progress, delay=PROGRESS_DELAY,
                unit="step", desc=f"certify p={model.cfg.p}", dynamic_ncols=True)  # fmt: skip
     truth = None
@@ -942,7 +948,8 @@ def certify_member(zoo: str, run: str, strategies: list[str], check: bool,
 def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int = bd.DEFAULT_GRID,
                 workers: int | None = None, progress: bool = True,
                 harmonics: int = bd.DEFAULT_HARMONICS,
-                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS) -> dict[str, Any]:  # fmt: skip
+                extra_outputs: int = bd.DEFAULT_EXTRA_OUTPUTS,
+                extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS) -> dict[str, Any]:  # fmt: skip
     """Every finished member of a zoo under every strategy, with the aggregate table."""
     import os
     import statistics
@@ -953,8 +960,9 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens import rundir
     from quadlens.zoo import check_readable, read_manifest
 
-    _check_options(strategies, grid, harmonics, extra_outputs)
-    options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs}
+    _check_options(strategies, grid, harmonics, extra_outputs, extra_inputs)
+    options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs,
+               "extra_inputs": extra_inputs}  # fmt: skip
     manifest = read_manifest(zoo)
     finished = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     check_readable(zoo, finished)

@@ -452,7 +452,8 @@ def cmd_bound(args: argparse.Namespace) -> int:
     run, rep, data = _circuit_report(
         args, "bound", "the quadrature bound",
         lambda m: bound(m, grid=args.grid, harmonics=args.harmonics,
-                        extra_outputs=args.extra_outputs, check=not args.no_check),
+                        extra_outputs=args.extra_outputs, check=not args.no_check,
+                        extra_inputs=args.extra_inputs),
     )  # fmt: skip
     if rep.clusters and not args.no_figures:
         plots.bound_figure(data, run / "analysis")
@@ -468,7 +469,8 @@ def bound_table(rep: Any, run: Path) -> str:
     lines = [
         f"{run}: compact bounds on each key cluster's |x|/2 contribution vs its closed form "
         f"C_k |cos(w(a-b)/2)| cos(w(a+b-c)), relative to C_k (p = {rep.p}, grid {rep.grid}, "
-        f"{rep.harmonics} harmonics)",
+        f"{rep.harmonics} harmonics"
+        + (f" + {rep.extra_inputs} chosen input waves" if rep.extra_inputs else "") + ")",
         "",
         " freq  neurons     C_k  actual   bound  ratio |   quad  interp  in-res  out-res  round"
         " | FLOPs compact   brute  | seconds compact  brute",
@@ -553,7 +555,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
         progress = not args.quiet and not args.json
         res = rundir.finite_json(
             certify_zoo(target, strategies, check=args.check, grid=args.grid, progress=progress,
-                        harmonics=args.harmonics, extra_outputs=args.extra_outputs)
+                        harmonics=args.harmonics, extra_outputs=args.extra_outputs,
+                        extra_inputs=args.extra_inputs)
         )
         out = target / "certify"
         rundir.write_json(out / "certify.json", res)
@@ -565,7 +568,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     _, model = rundir.load_run(target)
     certs = certify_all(model, strategies, args.check, not args.quiet and not args.json,
                         grid=args.grid, harmonics=args.harmonics,
-                        extra_outputs=args.extra_outputs)  # fmt: skip
+                        extra_outputs=args.extra_outputs,
+                        extra_inputs=args.extra_inputs)  # fmt: skip
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",
@@ -757,6 +761,11 @@ def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
     p.add_argument("--extra-outputs", type=int, default=bd.DEFAULT_EXTRA_OUTPUTS,
                    help=f"{scope}other output frequencies (cross-talk) modelled "
                    "exactly")  # fmt: skip
+    p.add_argument("--extra-inputs", type=int, default=bd.DEFAULT_EXTRA_INPUTS,
+                   help=f"{scope}further input waves per neuron, the frequencies that carry "
+                   "the most of the cluster's input beyond the harmonics (the second key "
+                   "frequency of neurons that mix two; they need a finer --grid, e.g. 128; "
+                   "default 0)")  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
