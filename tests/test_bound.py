@@ -311,6 +311,10 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int, ei: int 
 # remainder when deciding which neurons keep their sign (tools/mutate_proofs.py, B7)
 @example(p=7, n=13, noise=0.25, secondary=0.75, bias=3.0, seed=301,
          opts={"grid": 4, "harmonics": 1, "extra_outputs": 1})  # fmt: skip
+# found by a search against a mutant that halved the closed form's chord term (P leaves its chord
+# by <= C step^2 / 8; tools/mutate_proofs.py, B3) once the draws above changed with extra_inputs
+@example(p=11, n=4, noise=1.0, secondary=0.15, bias=0.0, seed=9475,
+         opts={"grid": 4, "harmonics": 1, "extra_outputs": 4})  # fmt: skip
 def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts):
     """Stronger than the total: on every delta interval, the quadrature line's bound covers
     |F - P| and the residual line's bound covers sum_w |sum_i zO_i / 2 (|h_i| - |g_i|)| at
