@@ -224,6 +224,11 @@ def test_extra_input_waves_carry_the_second_key_frequency_of_mixing_neurons():
     assert with_it.bound < without.bound
     with pytest.raises(QuadlensError, match="extra-inputs must be >= 0"):
         bd.check_options(32, extra_inputs=-1)
+    # p not prime: only the frequencies the multiples of k reach can be carried (here 6 k = 36
+    # folds onto 24 = 4 k, and the multiples of 6 are all taken already), and the bound holds
+    composite = pizza_circuit(60, 40, freqs=[6], noise=0.3, seed=1)
+    (row,) = check_sound(composite, grid=8, extra_inputs=2)
+    assert row.input_orders == [1, 2, 3, 4, 5]
 
 
 def test_compact_cost_is_linear_in_p_times_neurons():

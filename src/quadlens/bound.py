@@ -27,10 +27,13 @@ the structured part of the pre-activation is a smooth function of two angles:
                         + A2_U cos(2 theta + 2 delta + chi_U) + A2_V cos(2 theta - 2 delta + chi_V)
                         + beta_i,               h_i(a, b) = g_i(theta, delta) + e_U(a) + e_V(b).
 
-It keeps the bias, the U/V mismatch and the secondary frequency, which together set the real
-deviation from the closed form (the bias moves every kink; near cos(delta) = 0 it is all that is
-left of the pre-activation). Writing o_i(c) = B_i cos(w c + psi_i) + r_i(c) (the fitted output
-wave plus its remainder), and F(theta, delta) = sum_i B_i / 2 exp(i psi_i) |g_i(theta, delta)|,
+(`harmonics` > 2 adds the waves at 3k, 4k, ... the same way, and `extra_inputs` chosen waves
+of any order h: every line below is written for any set of orders, with h^2 in the curvature
+bounds and h in the slopes.) It keeps the bias, the U/V mismatch and the secondary frequency,
+which together set the real deviation from the closed form (the bias moves every kink; near
+cos(delta) = 0 it is all that is left of the pre-activation). Writing
+o_i(c) = B_i cos(w c + psi_i) + r_i(c) (the fitted output wave plus its remainder), and
+F(theta, delta) = sum_i B_i / 2 exp(i psi_i) |g_i(theta, delta)|,
 
     T_K - P_K = Re[exp(i w c) (F - C_K |cos delta| exp(-2 i theta))]              (quadrature)
               + Re[exp(i w c) sum_i B_i / 2 exp(i psi_i) (|h_i| - |g_i|)]         (input residual)
@@ -252,11 +255,12 @@ def input_orders(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
     """The harmonic orders h whose waves (at h k mod p) each neuron of cluster k carries: 1 ..
     `harmonics` (harmonic_orders), then the `extra` other frequencies that carry the most of
     sum_i B_i (|U_i| + |V_i|) (each neuron's input amplitude there, weighted by its output
-    amplitude), each as its lowest order h with h k = +-f (mod p; p is prime, so every frequency
-    is a harmonic of k). These are the key frequencies that neurons mixing two of them carry
-    (docs/zoo.md): without them such a neuron's second wave goes into its input remainder. An
-    order h costs like any other wave, but the grid must resolve it (the curvature lines grow
-    with h^2), so high orders pay off only on finer grids (docs/bounds.md)."""
+    amplitude), each as its lowest order h with h k = +-f (mod p; for prime p every frequency is
+    a harmonic of k, otherwise only those the multiples of k reach). These are the key
+    frequencies that neurons mixing two of them carry (docs/zoo.md): without them such a
+    neuron's second wave goes into its input remainder. An order h costs like any other wave,
+    but the grid must resolve it (the curvature lines grow with h^2), so high orders pay off
+    only on finer grids (docs/bounds.md)."""
     p = f.p
     hl = harmonic_orders(p, k, harmonics)
     if extra <= 0:
@@ -264,13 +268,15 @@ def input_orders(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
     half = (p - 1) // 2
     load = ((f.XU[1 : half + 1][:, idx].abs() + f.XV[1 : half + 1][:, idx].abs()) * f.B[idx]).sum(1)
     ops.add(half * len(idx) * 11)  # two |.| (4 each), add, multiply, sum
-    taken, kinv, want = {min(h * k % p, p - h * k % p) for h in hl}, pow(k, -1, p), len(hl) + extra
+    order: dict[int, int] = {}  # folded frequency -> the lowest order h that reaches it
+    for h in range(1, p):
+        order.setdefault(min(h * k % p, p - h * k % p), h)
+    taken, want = {min(h * k % p, p - h * k % p) for h in hl}, len(hl) + extra
     for j in torch.argsort(load, descending=True).tolist():
         if len(hl) >= want:
             break
-        if j + 1 not in taken:
-            h = (j + 1) * kinv % p
-            hl.append(min(h, p - h))
+        if j + 1 not in taken and j + 1 in order:
+            hl.append(order[j + 1])
             taken.add(j + 1)
     return hl
 
