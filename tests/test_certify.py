@@ -544,6 +544,10 @@ def test_certify_cli_run_and_zoo(tmp_path, models, zhong_paths):
     (small,) = json.loads(res.out)["certificates"]
     full = ce.certify(import_zhong(*zhong_paths)[1], "interpolation")
     assert small["sound"] and small["flops"] < full.flops
+    # each compact certificate says what it ran with; the others have no such options
+    assert small["options"] == {"grid": 32, "harmonics": 2, "extra_outputs": 2, "extra_inputs": 0}
+    assert full.options == {"grid": 32, "harmonics": 6, "extra_outputs": 4, "extra_inputs": 0}
+    assert ce.certify(import_zhong(*zhong_paths)[1], "cluster").options is None
 
 
 def test_certify_errors(tmp_path, models):

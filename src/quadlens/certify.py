@@ -127,6 +127,8 @@ class Certificate:
     true_accuracy: float | None = None  # with check: the model's own float64 forward
     true_min_margin: float | None = None
     sound: bool | None = None  # with check: certified => correct, and bound <= true margin
+    # the compact bounds' options a quadrature or interpolation strategy ran with (else None)
+    options: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -839,8 +841,8 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
             extra_inputs: int = bd.DEFAULT_EXTRA_INPUTS) -> Certificate:  # fmt: skip
     """Certify `model` with `strategy` (module doc); with check, add the truth beside it.
     `grid`, `harmonics`, `extra_outputs` and `extra_inputs` are the compact bounds' options
-    (`quadlens bound`),
-    used by the quadrature and interpolation strategies. `truth` (with check): the model's
+    (`quadlens bound`), used by the quadrature and interpolation strategies (and recorded in
+    their certificates' `options`). `truth` (with check): the model's
     `true_margins`, computed once by a caller that checks several strategies."""
     model = checked_model(model, "certificate")
     _check_request(model, [strategy], grid, harmonics, extra_outputs, extra_inputs)
@@ -879,6 +881,8 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         forward_flops=forward_flops(model),
         seconds=seconds,
         proves=PROVES[strategy],
+        options={"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs,
+                 "extra_inputs": extra_inputs} if base in ("quadrature", "interpolation") else None,
     )  # fmt: skip
     if check:
         truth = true_margins(model) if truth is None else truth
