@@ -19,12 +19,12 @@ import statistics
 import sys
 from pathlib import Path
 
+from mixing_figure import group_of  # the models grouped as in docs/zoo.md's first table
+
 from quadlens import certify as ce
-from quadlens.lens import MIX_OUTLIER
 from quadlens.rundir import load_run
 
-GROUPS = (("without mixing", lambda m: m == 0), ("under 5%", lambda m: 0 < m < MIX_OUTLIER),
-          ("5% or more", lambda m: m >= MIX_OUTLIER))  # fmt: skip
+NAMES = ("without mixing", "under 5%", "5% or more")  # group_of's groups, as this table names them
 
 
 def configs(text: str) -> list[tuple[int, int]]:
@@ -61,15 +61,15 @@ def main(argv: list[str] | None = None) -> int:
             rows[(grid, extra)][name] = (c.certified_accuracy, c.flops / c.brute_flops,
                                          bool(c.sound))  # fmt: skip
     head = ["config", f"all {len(mix)}: certified 100%"]
-    head += [f"{g} ({sum(f(m) for m in mix.values())})" for g, f in GROUPS]
-    head += [f"{GROUPS[-1][0]}: median certified", "median cost x brute", "all sound"]
+    head += [f"{g} ({sum(group_of(m) == i for m in mix.values())})" for i, g in enumerate(NAMES)]
+    head += [f"{NAMES[-1]}: median certified", "median cost x brute", "all sound"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for (grid, extra), r in rows.items():
         full = [n for n in r if r[n][0] == 1]
         cells = [f"grid {grid}, --extra-inputs {extra}", str(len(full))]
-        cells += [str(sum(f(mix[n]) for n in full)) for _, f in GROUPS]
-        most = [r[n][0] for n in r if GROUPS[-1][1](mix[n])]
+        cells += [str(sum(group_of(mix[n]) == i for n in full)) for i in range(len(NAMES))]
+        most = [r[n][0] for n in r if group_of(mix[n]) == len(NAMES) - 1]
         cells += [f"{statistics.median(most):.1%}" if most else "-",
                   f"{statistics.median(v[1] for v in r.values()):.2f}",
                   "yes" if all(v[2] for v in r.values()) else "NO"]  # fmt: skip

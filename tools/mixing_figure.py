@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 from quadlens.bound import harmonic_orders
 from quadlens.lens import MIX_OUTLIER
 
-GROUPS = (("none", 0.0, 0.0), ("under 5%", 1e-12, 0.05), ("5% or more", 0.05, 2.0))
+GROUPS = ("none", "under 5%", "5% or more")  # models by the share of key-cluster neurons that mix
 CLUSTER_GROUPS = ("no mixing", "mixes only harmonics the fit carries", "mixes another frequency")
 
 
@@ -88,16 +88,17 @@ def cluster_table(data: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def in_group(r: dict, lo: float, hi: float) -> bool:
-    return r["mix"] == 0.0 if hi == 0.0 else lo <= r["mix"] < hi
+def group_of(mix: float) -> int:
+    """The index in GROUPS of a model whose key-cluster neurons mix at this share."""
+    return 0 if mix == 0 else 1 if mix < MIX_OUTLIER else 2
 
 
 def table(data: list[dict]) -> str:
     lines = ["| key-cluster neurons with a second key frequency | models | non-vacuous bounds | "
              "`cluster` 100% | `interpolation` 100% | `quadrature`, median certified |",
              "|---|---|---|---|---|---|"]  # fmt: skip
-    for name, lo, hi in GROUPS:
-        g = [r for r in data if in_group(r, lo, hi)]
+    for i, name in enumerate(GROUPS):
+        g = [r for r in data if group_of(r["mix"]) == i]
         if not g:
             continue
         quad = statistics.median(r["quadrature"] for r in g)
@@ -114,26 +115,25 @@ def figure(data: list[dict], out: Path) -> None:
                               ("interpolation", "tab:orange", "interpolation")):  # fmt: skip
         axes[0].scatter(mix, [100 * r[key] for r in data], s=12, alpha=0.6, color=color,
                         label=label)  # fmt: skip
-    axes[0].axvline(5, color="grey", ls="--", lw=1)
+    axes[0].axvline(100 * MIX_OUTLIER, color="grey", ls="--", lw=1)
     axes[0].set_xlabel("key-cluster neurons with a second key frequency (%)")
     axes[0].set_ylabel("certified accuracy (%)")
     axes[0].set_title("Compact certificates, one point per model", fontsize=10)
     axes[0].legend(fontsize=8)
-    names = [g[0] for g in GROUPS]
     width = 0.27
     for j, (key, label) in enumerate((("nonvacuous", "bounds non-vacuous"),
                                       ("cluster", "cluster certifies 100%"),
                                       ("interpolation", "interpolation certifies 100%"))):
         shares = []
-        for _, lo, hi in GROUPS:
-            g = [r for r in data if in_group(r, lo, hi)]
+        for i in range(len(GROUPS)):
+            g = [r for r in data if group_of(r["mix"]) == i]
             ok = sum(bool(r[key]) if key == "nonvacuous" else r[key] == 1 for r in g)
             shares.append(100 * ok / len(g) if g else 0.0)
         axes[1].bar([i + (j - 1) * width for i in range(len(GROUPS))], shares, width,
                     label=label)  # fmt: skip
-    counts = [sum(in_group(r, lo, hi) for r in data) for _, lo, hi in GROUPS]
+    counts = [sum(group_of(r["mix"]) == i for r in data) for i in range(len(GROUPS))]
     axes[1].set_xticks(range(len(GROUPS)), [f"{n}\n({c} models)" for n, c in
-                                            zip(names, counts, strict=True)])  # fmt: skip
+                                            zip(GROUPS, counts, strict=True)])  # fmt: skip
     axes[1].set_ylabel("share of the models (%)")
     axes[1].set_xlabel("key-cluster neurons with a second key frequency")
     axes[1].set_title("Bounds and certificates that rest on the one-frequency fit", fontsize=10)

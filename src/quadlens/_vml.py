@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import torch
 
-_done = False
-
 
 def warm_up() -> None:
     """One call of the vector math library on this thread (a few elements: no other thread
-    takes part). Idempotent; harmless where torch has no MKL."""
-    global _done
-    if not _done:
-        _done = True
-        torch.zeros(8, dtype=torch.float64).exp_()
+    takes part). Harmless to repeat, and where torch has no MKL."""
+    torch.zeros(8, dtype=torch.float64).exp_()
 
 
 warm_up()

@@ -754,16 +754,17 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         notes.append("no key clusters (no frequency carries >= 5% of the weight): nothing to bound")
     rows = []
     for k in keys:
-        n = len(_members(f, k))
+        idx = _members(f, k)
+        n = len(idx)
         if n == 0:
             raise QuadlensError(f"no live neuron has primary frequency {k}")
-        hl = input_orders(f, _members(f, k), k, harmonics, extra_inputs, Ops())
+        hl = input_orders(f, idx, k, harmonics, extra_inputs, Ops())
         nh = len(hl)
         t0 = time.perf_counter()
         bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs,
                                              extra_inputs=extra_inputs)  # fmt: skip
         t_compact = time.perf_counter() - t0
-        no = len(_output_frequencies(f, _members(f, k), k, hl, extra_outputs))  # waves modelled
+        no = len(_output_frequencies(f, idx, k, hl, extra_outputs))  # waves modelled
         actual = actual_cluster = t_brute = None
         if check:
             t0 = time.perf_counter()
