@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import settings
 
+from quadlens.circuit import Circuit
 from quadlens.cli import main
 from quadlens.config import ModelConfig, RunConfig, TrainConfig
+from quadlens.synth import pizza_circuit
 
 # Property tests draw the same examples on every run (a red CI run can be rerun and seen again;
 # a green one does not depend on luck). QUADLENS_EXPLORE=K draws fresh random examples instead,
@@ -101,3 +105,19 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = run_cli("train", *TINY_ARGS, "--seed", str(TINY_SEED), "--out", str(out))
     assert res.code == 0, res.err
     return out
+
+
+def mixing_circuit(p: int = 59, k: int = 24, partners: tuple[int, ...] = (23, 25), n: int = 60,
+                   amount: float = 0.5, seed: int = 3, noise: float = 0.01,
+                   secondary: float = 0.2) -> Circuit:
+    """A pizza cluster at k whose every other neuron also carries the frequencies `partners` in
+    its input (as the neurons of the zoo's mixing models do; docs/zoo.md)."""
+    c = pizza_circuit(p, n, freqs=[k], noise=noise, secondary=secondary, seed=seed,
+                      stratified=True)
+    U, V = c.U.double().clone(), c.V.double().clone()
+    x = torch.arange(p, dtype=torch.float64)
+    for i, k2 in enumerate(partners):
+        wave = amount * torch.cos(2 * math.pi * k2 * x / p + 0.7 + 1.3 * i)
+        U[:, ::2] += wave[:, None]
+        V[:, ::2] += wave[:, None]
+    return Circuit(c.cfg, U, V, c.b_in.double(), c.O.double(), c.D_a, c.D_b, c.logit_bias)

@@ -25,7 +25,7 @@ from quadlens.rundir import load_run
 from quadlens.synth import pizza_circuit
 from quadlens.train import train
 
-from .conftest import examples, run_cli, tiny
+from .conftest import examples, mixing_circuit, run_cli, tiny
 
 
 def small_pizza(seed: int) -> RunConfig:
@@ -188,7 +188,7 @@ def test_flop_formulas_match_the_instrumented_count(p, n, grid, h, extra, ei, mo
         f = bd.fit(c, fit_ops)
         ops = bd.Ops()
         bd.compact_bound(f, 2, grid, h, extra, ops, extra_inputs=ei)
-        nh = len(bd.input_orders(f, bd._members(f, 2), 2, h, ei, bd.Ops()))
+        nh = len(bd.input_waves(f, bd._members(f, 2), 2, h, ei, bd.Ops())[1])
         assert fit_ops.total + ops.total == bd.compact_flops(p, n, grid, nh, nh + extra,
                                                              chosen=ei > 0)  # fmt: skip
         brute = bd.Ops()
@@ -199,10 +199,11 @@ def test_flop_formulas_match_the_instrumented_count(p, n, grid, h, extra, ei, mo
 
 
 def test_extra_input_waves_carry_the_second_key_frequency_of_mixing_neurons():
-    """input_orders adds, beyond the harmonics, the frequencies that carry the most of the
-    cluster's output-weighted input, as harmonic orders of k (p is prime: every frequency is
-    one); with the second frequency of mixing neurons carried, their input-remainder line
-    shrinks, and the bound stays above the truth with and without it."""
+    """input_waves adds, beyond the harmonics, the frequencies that carry the most of the
+    cluster's output-weighted input, as orders of a base frequency (here 7 itself: k = 2 and
+    2 k = 4 are 3 x 7 = -2 and 6 x 7 = -4 mod 23, where as multiples of k 7 would have order 8);
+    with the second frequency of mixing neurons carried, their input-remainder line shrinks,
+    and the bound stays above the truth with and without it."""
     p, k, k2 = 23, 2, 7
     c = pizza_circuit(p, 40, freqs=[k], noise=0.01, secondary=0.0, seed=3, stratified=True)
     U, V = c.U.double().clone(), c.V.double().clone()
@@ -214,12 +215,12 @@ def test_extra_input_waves_carry_the_second_key_frequency_of_mixing_neurons():
     f = bd.fit(c)
     assert bd.key_clusters(f) == [k]
     idx = bd._members(f, k)
-    order = pow(k, -1, p) * k2 % p  # 7 = 15 x 2 (mod 23), folded: order 8 (8 x 2 = 16 = -7)
-    assert bd.input_orders(f, idx, k, 2, 0, bd.Ops()) == [1, 2]
-    assert bd.input_orders(f, idx, k, 2, 1, bd.Ops()) == [1, 2, min(order, p - order)] == [1, 2, 8]
+    assert bd.input_waves(f, idx, k, 2, 0, bd.Ops()) == (k, [1, 2])
+    assert bd.input_waves(f, idx, k, 2, 1, bd.Ops()) == (k2, [3, 6, 1])
     without = check_sound(c, grid=64, harmonics=2)[0]
     with_it = check_sound(c, grid=64, harmonics=2, extra_inputs=1)[0]
-    assert with_it.input_orders == [1, 2, 8] and without.input_orders == [1, 2]
+    assert (with_it.base_frequency, with_it.input_orders) == (k2, [3, 6, 1])
+    assert (without.base_frequency, without.input_orders) == (k, [1, 2])
     assert with_it.terms["input_residual"] < without.terms["input_residual"] / 3
     assert with_it.bound < without.bound
     with pytest.raises(QuadlensError, match="extra-inputs must be >= 0"):
@@ -229,6 +230,78 @@ def test_extra_input_waves_carry_the_second_key_frequency_of_mixing_neurons():
     composite = pizza_circuit(60, 40, freqs=[6], noise=0.3, seed=1)
     (row,) = check_sound(composite, grid=8, extra_inputs=2)
     assert row.input_orders == [1, 2, 3, 4, 5]
+
+
+def test_a_base_frequency_carries_mixed_frequencies_at_low_orders(monkeypatch):
+    """As multiples of k = 24 (p = 59), the frequencies 23 and 25 that half the cluster's
+    neurons mix in have orders 28 and 26, which the grid must resolve (curvature ~ order^2).
+    By Thue's lemma some base reaches both at orders <= sqrt(p): input_waves takes g = 12
+    (24 = 2 g, 2 k = 48 = 4 g, 25 = 7 g - p, 23 = p - 3 g: orders 2, 4, 7, 3). The bound falls
+    several-fold against the same waves at base k and stays above the truth (check_sound),
+    also where the closed form's kinks (delta = pi / 4, 3 pi / 4 for order 2) fall inside grid
+    intervals (grid 6, 10)."""
+    p, k = 59, 24
+    c = mixing_circuit(p, k)
+    f = bd.fit(c)
+    assert bd.key_clusters(f) == [k]
+    idx = bd._members(f, k)
+    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
+    assert bd.input_waves(f, idx, k, 2, 2, bd.Ops()) == (12, [2, 4, 7, 3])
+    assert bd.input_waves(f, idx, k, 2, 0, bd.Ops()) == (k, [1, 2])
+    original = bd.input_waves
+
+    def at_k(*args: object) -> tuple[int, list[int]]:  # the same frequencies, as multiples of k
+        g, orders = original(*args)  # type: ignore[arg-type]
+        return k, [min(h for h in range(1, p) if fold(h * k) == fold(m * g)) for m in orders]
+
+    for grid in (6, 10, 16, 32):
+        (chosen,) = check_sound(c, grid=grid, harmonics=2, extra_inputs=2)
+        monkeypatch.setattr(bd, "input_waves", at_k)
+        (multiples,) = check_sound(c, grid=grid, harmonics=2, extra_inputs=2)
+        monkeypatch.setattr(bd, "input_waves", original)
+        (plain,) = check_sound(c, grid=grid, harmonics=2)
+        assert (chosen.base_frequency, chosen.input_orders) == (12, [2, 4, 7, 3])
+        assert (multiples.base_frequency, multiples.input_orders) == (k, [1, 2, 26, 28])
+        assert plain.base_frequency == k
+        if grid >= 16:
+            assert chosen.bound < multiples.bound / 3
+        if grid >= 32:
+            assert chosen.bound < plain.bound / 2
+        check_lines(c, grid, 2, 4, 2)
+
+
+@pytest.mark.parametrize("grid", [6, 8, 10, 12])
+def test_closed_form_leaves_its_chord_by_at_most_its_terms(grid):
+    """In a base's angles the closed form is P = C |cos(mk delta)| (mk: k's order). Between grid
+    points it leaves its chord by at most 4 lam (1 - lam) C mk^2 step^2 / 8 (its share of
+    `smooth`), plus, on an interval with one of its kinks inside (delta = pi / 4 and 3 pi / 4
+    for mk = 2: inside intervals for grids 6 and 10, grid points for 8 and 12), kink_P. Checked
+    on a fine sweep of delta: near the peaks of |cos| the curvature term is nearly attained and
+    near an inside kink the kink term, so either at half its size fails."""
+    c = mixing_circuit()
+    f = bd.fit(c)
+    cl = bd._cluster(f, 24, 2, 2, bd.Ops(), 2)
+    assert (cl.base, float(cl.hs[0])) == (12, 2.0)
+    waves: list[torch.Tensor] = []
+    bd._quadrature(cl, f.p, grid, bd.Ops(), waves)
+    cells = waves[0]
+    curvature = float(cells.smooth[0] - cells.smooth_g[0])  # C mk^2 step^2 / 8
+    step = math.pi / grid
+    assert curvature == pytest.approx(cl.C * 4 * step**2 / 8, rel=1e-12)
+    assert bool((cells.kink_P[:, 0] > 0).any()) == (grid % 4 != 0)
+    assert (cells.kink_P[:, 1:] == 0).all()
+    lam = torch.linspace(0, 1, 2001, dtype=torch.float64)
+    worst = 0.0
+    for j in range(grid):
+        d = (j + lam) * step
+        P = cl.C * torch.cos(2 * d).abs()
+        ends = cl.C * torch.cos(2 * torch.tensor([j, j + 1.0], dtype=torch.float64) * step).abs()
+        chord = (1 - lam) * ends[0] + lam * ends[1]
+        allowed = 4 * lam * (1 - lam) * curvature + cells.kink_P[j, 0]
+        gap = (P - chord).abs()
+        assert (gap <= allowed + 1e-12 * cl.C).all(), j
+        worst = max(worst, float((gap / allowed.clamp_min(1e-300))[1:-1].max()))
+    assert worst > 0.6  # halving either term would fail
 
 
 def test_compact_cost_is_linear_in_p_times_neurons():
@@ -301,7 +374,8 @@ def _interval_truths(c: Circuit, k: int, grid: int, h: int, extra: int, ei: int 
     j = torch.clamp((delta / (math.pi / grid)).long(), max=grid - 1)
     F = g.abs().to(torch.complex128) @ (cl.zO / 2).T  # [pairs, waves]
     F_itself = F.clone()
-    F[:, 0] -= cl.C * torch.cos(delta).abs() * torch.exp(-2j * theta)
+    mk = float(cl.hs[0])  # k's order in the base's angles (1 where the base is k)
+    F[:, 0] -= cl.C * torch.cos(mk * delta).abs() * torch.exp(-2j * mk * theta)
     diff = (h_true.abs() - g.abs()).to(torch.complex128)
     t = torch.remainder(torch.round(theta / (math.pi / p)), 2 * p).long()
     return (cl, j, t, delta, F.abs(), (diff @ (cl.zO / 2).T).abs(),  # per pair, output wave
@@ -325,11 +399,16 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
     |F - P| and the residual line's bound covers sum_w |sum_i zO_i / 2 (|h_i| - |g_i|)| at
     every pair whose delta falls in it."""
     c = pizza_circuit(p, n, noise=noise, secondary=secondary, bias=bias, seed=seed)
+    check_lines(c, opts["grid"], opts["harmonics"], opts["extra_outputs"],
+                opts.get("extra_inputs", 0))
+
+
+def check_lines(c: Circuit, grid: int, h: int, extra: int, ei: int) -> None:
+    """test_each_line_bounds_its_own_truth's checks, on every key cluster of c."""
     f = bd.fit(c)
-    grid, h, extra = opts["grid"], opts["harmonics"], opts["extra_outputs"]
+    p = f.p
     for k in bd.key_clusters(f):
-        cl, j, t, delta, quad, resid, F = _interval_truths(c, k, grid, h, extra,
-                                                           opts.get("extra_inputs", 0))  # fmt: skip
+        cl, j, t, delta, quad, resid, F = _interval_truths(c, k, grid, h, extra, ei)
         waves: list[torch.Tensor] = []
         gpart, dpart, _ = bd._quadrature(cl, p, grid, bd.Ops(), waves)
         res = sum(bd._first_order(cl, p, grid, side, bd.Ops(), waves) for side in "UV")
@@ -348,7 +427,7 @@ def test_each_line_bounds_its_own_truth(p, n, noise, secondary, bias, seed, opts
         assert (resid <= waves[1][a, j] + waves[2][b, j] + tol).all()
         # the certificates find each input's cell as this test does (at a grid point either
         # neighbouring interval holds it)
-        tc, jc, lc = certify.theta_delta_cells(p, k, grid)
+        tc, jc, lc = certify.theta_delta_cells(p, cl.base, grid)
         assert torch.equal(tc, t)
         inside = (delta >= jc * step - 1e-12) & (delta <= (jc + 1) * step + 1e-12)
         assert ((jc == j) | inside).all()

@@ -22,7 +22,7 @@ from quadlens.model import Model
 from quadlens.rundir import load_run
 from quadlens.train import train
 
-from .conftest import examples, run_cli, tiny
+from .conftest import examples, mixing_circuit, run_cli, tiny
 
 
 @pytest.fixture(scope="module")
@@ -481,6 +481,34 @@ def test_nearly_tight_certificates_catch_small_overclaims():
     assert (m <= truth + slack).all()
     assert float((m - truth).max()) > -1e-3
     assert 0.9 < float((m > slack).double().mean()) == float((truth > 0).double().mean()) < 1
+
+
+def test_compact_certificates_in_a_base_frequencys_angles():
+    """With --extra-inputs a cluster's waves may be orders of a base frequency g other than k
+    (bound.input_waves: g = 12 for a k = 24 cluster at p = 59 whose neurons mix in 23 and 25),
+    and each input's cell is then looked up in g's angles. On such a noiseless 16-neuron model
+    (MLP-only; most of its inputs are wrong, so margins of both signs are tested) both compact
+    certificates stay below the truth everywhere, with the closed form's kinks inside grid
+    intervals (grid 6) and on grid points (grid 32), and interpolation meets the truth
+    somewhere: looking the cells up in k's angles instead over-claims by 0.2-1.5 here."""
+    from quadlens.synth import circuit_model
+
+    model = circuit_model(mixing_circuit(n=16, noise=0.0, secondary=0.0))
+    truth = ce.true_margins(model)
+    f = bd.fit(circuit(model.double()))
+    assert bd.input_waves(f, bd._members(f, 24), 24, 2, 2, bd.Ops())[0] == 12
+    for grid in (6, 32):
+        for strategy in ("quadrature", "interpolation"):
+            ops = bd.Ops()
+            ex = ce._exact(model, ops)
+            m = ce._quadrature(ex, ops, grid, strategy == "interpolation", harmonics=2,
+                               extra_inputs=2)  # fmt: skip
+            assert (m <= truth + ex.slack).all(), (grid, strategy)
+            if strategy == "interpolation":
+                assert float((m - truth).max()) > -1e-6
+            cert = ce.certify(model, strategy, check=True, grid=grid, harmonics=2, extra_inputs=2,
+                              truth=truth)  # fmt: skip
+            assert cert.sound and cert.options["extra_inputs"] == 2
 
 
 def test_interpolation_off_chord_term_is_nearly_attained(monkeypatch):

@@ -29,9 +29,12 @@ the structured part of the pre-activation is a smooth function of two angles:
 
 (`harmonics` > 2 adds the waves at 3k, 4k, ... the same way, and `extra_inputs` chosen waves
 of any order h: every line below is written for any set of orders, with h^2 in the curvature
-bounds and h in the slopes.) It keeps the bias, the U/V mismatch and the secondary frequency,
-which together set the real deviation from the closed form (the bias moves every kink; near
-cos(delta) = 0 it is all that is left of the pre-activation). Writing
+bounds and h in the slopes. With `extra_inputs` the angles may also be those of a base
+frequency g other than k, w = 2 pi g / p, of which k and the chosen waves are low orders
+(`input_waves`); k then has order mk and the closed form below reads
+C_K |cos(mk delta)| exp(-2 i mk theta).) It keeps the bias, the U/V mismatch and the secondary
+frequency, which together set the real deviation from the closed form (the bias moves every
+kink; near cos(delta) = 0 it is all that is left of the pre-activation). Writing
 o_i(c) = B_i cos(w c + psi_i) + r_i(c) (the fitted output wave plus its remainder), and
 F(theta, delta) = sum_i B_i / 2 exp(i psi_i) |g_i(theta, delta)|,
 
@@ -42,7 +45,9 @@ F(theta, delta) = sum_i B_i / 2 exp(i psi_i) |g_i(theta, delta)|,
 and each line is bounded separately (|Re[exp(i w c) z]| <= |z|):
 
 - **quadrature**: theta takes only the 2p values pi t / p and enters exactly; delta is covered by
-  a grid of M + 1 points on [0, pi] (M even, so the kink of |cos delta| at pi / 2 is a grid point).
+  a grid of M + 1 points on [0, pi] (M even, so the kink of |cos delta| at pi / 2 is a grid point;
+  for a base with mk > 1 the kinks of |cos(mk delta)| that fall inside an interval add
+  2 P0 P1 / (P0 + P1) there, as a neuron's kink does below).
   At the grid points |F - P| is evaluated exactly: this includes the angle error psi_i - 2 phi_i,
   the bias and the secondary frequency, with no triangle inequality between neurons. Between two
   grid points |F - P| is at most the larger end value plus how far F and P can leave their chords:
@@ -99,7 +104,7 @@ DEFAULT_GRID = 32
 MAX_GRID = 2**13  # beyond it the cost buys nothing (check_grid; docs/bounds.md, measured)
 DEFAULT_HARMONICS = 6
 DEFAULT_EXTRA_OUTPUTS = 4
-DEFAULT_EXTRA_INPUTS = 0  # further input waves per neuron (input_orders; off: the figures in docs/)
+DEFAULT_EXTRA_INPUTS = 0  # further input waves per neuron (input_waves; off: the figures in docs/)
 KEY_SHARE = 0.05  # a key cluster carries >= 5% of the live neurons' weight sum 2 A B (as the lens)
 _CHUNK = 1 << 22  # elements per intermediate tensor (bounds memory at any p, d_mlp)
 
@@ -205,7 +210,9 @@ class ClusterBound:
     angle_error: float  # max over the grid of |F(psi) - F(2 phi)| / C_k (diagnostic)
     harmonics: int
     grid: int
-    input_orders: list[int]  # the orders h of the input waves h k each neuron carries
+    base_frequency: int  # g: the input waves are at m g (mod p), m in input_orders (g = k
+    # unless extra_inputs chose another base: input_waves)
+    input_orders: list[int]  # the orders m of the input waves m g each neuron carries (k first)
     compact_flops: int
     brute_flops: int | None
     compact_seconds: float
@@ -250,46 +257,69 @@ def harmonic_orders(p: int, k: int, harmonics: int) -> list[int]:
     return out
 
 
-def input_orders(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
-                 ops: Ops) -> list[int]:  # fmt: skip
-    """The harmonic orders h whose waves (at h k mod p) each neuron of cluster k carries: 1 ..
+def input_waves(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
+                ops: Ops) -> tuple[int, list[int]]:  # fmt: skip
+    """(g, orders): the input waves each neuron of cluster k carries, as orders m of a base
+    frequency g (the wave at m g mod p; the primary k first). They are k's harmonics 1 ..
     `harmonics` (harmonic_orders), then the `extra` other frequencies that carry the most of
     sum_i B_i (|U_i| + |V_i|) (each neuron's input amplitude there, weighted by its output
-    amplitude), each as its lowest order h with h k = +-f (mod p; for prime p every frequency is
-    a harmonic of k, otherwise only those the multiples of k reach). These are the key
+    amplitude), among those the multiples of k reach (for prime p, all). These are the key
     frequencies that neurons mixing two of them carry (docs/zoo.md): without them such a
-    neuron's second wave goes into its input remainder. An order h costs like any other wave,
-    but the grid must resolve it (the curvature lines grow with h^2), so high orders pay off
-    only on finer grids (docs/bounds.md)."""
+    neuron's second wave goes into its input remainder.
+
+    Every wave costs alike, but the grid in delta must resolve it: the curvature lines grow with
+    m^2. As multiples of k the extra frequencies have high orders (seed 0's k = 24 at p = 59
+    mixes in 23 and 25: orders 28 and 26). Any base that reaches them all does as well, and by
+    Thue's lemma some base reaches two frequencies with orders <= sqrt(p) (there: g = 12, orders
+    2 for 24, 3 for 23 and 7 for 25). With `extra` > 0 the base is the g that minimises
+    sum_f load_f m_f^2 (load as above: a proxy for the curvature lines) among those that reach
+    every frequency (for composite p not all do); g = k unless another is strictly better.
+    Without extras, g = k and the orders are the harmonics'. (k's order m_k > 1 puts kinks of
+    the closed form |cos(m_k delta)| inside grid intervals; `_quadrature` charges them.)"""
     p = f.p
     hl = harmonic_orders(p, k, harmonics)
     if extra <= 0:
-        return hl
+        return k, hl
     half = (p - 1) // 2
-    load = ((f.XU[1 : half + 1][:, idx].abs() + f.XV[1 : half + 1][:, idx].abs()) * f.B[idx]).sum(1)
-    ops.add(half * len(idx) * 11)  # two |.| (4 each), add, multiply, sum
-    order: dict[int, int] = {}  # folded frequency -> the lowest order h that reaches it
-    for h in range(1, p):
-        order.setdefault(min(h * k % p, p - h * k % p), h)
-    taken, want = {min(h * k % p, p - h * k % p) for h in hl}, len(hl) + extra
-    for j in torch.argsort(load, descending=True).tolist():
-        if len(hl) >= want:
+    top = p // 2  # the highest folded frequency ((p - 1) / 2 for odd p)
+    load = ((f.XU[1 : top + 1][:, idx].abs() + f.XV[1 : top + 1][:, idx].abs()) * f.B[idx]).sum(1)
+    ops.add(top * len(idx) * 11)  # two |.| (4 each), add, multiply, sum
+    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
+    freqs = [fold(h * k) for h in hl]
+    reached = {fold(h * k) for h in range(1, p)}
+    for j in torch.argsort(load[:half], descending=True).tolist():
+        if len(freqs) >= len(hl) + extra:
             break
-        if j + 1 not in taken and j + 1 in order:
-            hl.append(order[j + 1])
-            taken.add(j + 1)
-    return hl
+        if j + 1 not in freqs and j + 1 in reached:
+            freqs.append(j + 1)
+    # every base g in 1 .. (p - 1) / 2 at once: the lowest order m reaching each folded frequency
+    g = torch.arange(1, half + 1)
+    m = torch.arange(1, p)
+    hit = (g[:, None] * m) % p
+    hit = torch.minimum(hit, p - hit)  # [half, p - 1] folded frequency of m g
+    table = torch.full((half, top + 1), p, dtype=torch.long)
+    table.scatter_reduce_(1, hit, m.expand(half, -1), "amin")  # p where m g never reaches it
+    orders = table[:, freqs]  # [half, waves]
+    weight = load[torch.tensor(freqs) - 1]
+    cost = (orders.double() ** 2 * weight).sum(1)
+    cost = torch.where((orders < p).all(1), cost, math.inf)
+    ops.add(half * (p - 1) * 4 + half * len(freqs) * 4)
+    best = int(cost.argmin()) + 1
+    base = best if float(cost[best - 1]) < float(cost[k - 1]) else k
+    return base, orders[base - 1].tolist()
 
 
 @dataclass
 class _Cluster:
     """One cluster's waves (complex amplitudes: the U wave h is Re(zU[h] exp(i h w x))) and
-    exact remainders, over its n neurons and the harmonic orders hs."""
+    exact remainders, over its n neurons and the orders hs of the base frequency (w = 2 pi base
+    / p; hs[0] is k's order: 1 where base = k)."""
 
     n: int
     C: float
     w: float
-    hs: Tensor  # [nh] harmonic orders (float64)
+    base: int
+    hs: Tensor  # [nh] orders of the base frequency (float64), k's first
     zU: Tensor  # [nh, n]
     zV: Tensor  # [nh, n]
     fo: Tensor  # [no] output wave frequencies (k first), float64
@@ -311,12 +341,13 @@ def _waves(z: Tensor, hs: Tensor, w: float, p: int) -> Tensor:
     return torch.einsum("hn,xh->xn", z, torch.exp(1j * w * x[:, None] * hs)).real
 
 
-def _output_frequencies(f: Fits, idx: Tensor, k: int, hl: list[int], extra: int) -> list[int]:
-    """The output waves: the harmonics h k of the cluster, then the `extra` other frequencies
-    that carry the most of sum_i H_i |O-coefficient| (cross-talk to other clusters)."""
+def _output_frequencies(f: Fits, idx: Tensor, g: int, hl: list[int], extra: int) -> list[int]:
+    """The output waves: the input waves' frequencies h g (k's first), then the `extra` other
+    frequencies that carry the most of sum_i H_i |O-coefficient| (cross-talk to other
+    clusters)."""
     p = f.p
     fold = lambda x: min(x % p, p - x % p)  # noqa: E731
-    base = [h * k for h in hl]
+    base = [h * g for h in hl]
     taken = {fold(x) for x in base}
     half = (p - 1) // 2
     load = (f.XO[1 : half + 1][:, idx].abs() * f.H[idx]).sum(1)  # [half]
@@ -334,23 +365,23 @@ def _cluster(f: Fits, k: int, harmonics: int, extra: int, ops: Ops,
     p = f.p
     idx = _members(f, k)
     n = len(idx)
-    hl = input_orders(f, idx, k, harmonics, extra_inputs, ops)
+    g, hl = input_waves(f, idx, k, harmonics, extra_inputs, ops)
     hs = torch.tensor(hl, dtype=torch.float64)
     nh = len(hl)
     pick = lambda X, fs: torch.stack([_coef(X[:, idx], x, p) for x in fs])  # noqa: E731
-    zU, zV = pick(f.XU, [h * k for h in hl]), pick(f.XV, [h * k for h in hl])
-    fl = _output_frequencies(f, idx, k, hl, extra)
+    zU, zV = pick(f.XU, [h * g for h in hl]), pick(f.XV, [h * g for h in hl])
+    fl = _output_frequencies(f, idx, g, hl, extra)
     no = len(fl)
     zO = pick(f.XO, fl)
     fo = torch.tensor(fl, dtype=torch.float64)
     C = float(((zU[0].abs() + zV[0].abs()) / 2 * zO[0].abs()).sum() * 2 / (3 * math.pi))
     ops.add((2 * nh + no) * n * 2 + 7 * n + 2 + 2 * ((p - 1) // 2) * n)
-    w = 2 * math.pi * k / p
+    w = 2 * math.pi * g / p
     eU = f.u[:, idx] - _waves(zU, hs, w, p)
     eV = f.v[:, idx] - _waves(zV, hs, w, p)
     r = f.o[idx] - _waves(zO, fo, 2 * math.pi / p, p).T
     ops.add((2 * nh + no) * (p * 6 + p * n * 4) + 3 * p * n)  # phases, products, sums; subtract
-    return _Cluster(n, C, w, hs, zU, zV, fo, zO, f.beta[idx], f.H[idx], eU, eV, r)
+    return _Cluster(n, C, w, g, hs, zU, zV, fo, zO, f.beta[idx], f.H[idx], eU, eV, r)
 
 
 def _real_times(x: Tensor, w: Tensor) -> Tensor:
@@ -379,19 +410,21 @@ class QuadratureCells:
     + 4 lam (1 - lam) smooth (|g_i| and P leave their chords by at most K lam (1 - lam) step^2 / 2
     where K bounds their curvature: g_i = its linear interpolant + q_i with |q_i| that small)
     + kink[t, j] (where the interpolant of g_i changes sign, |.| of it leaves its chord by at most
-    2 m0 m1 / (m0 + m1))."""
+    2 m0 m1 / (m0 + m1)) + kink_P[j] (the same for P = C |cos(mk delta)|, on wave 0, where one of
+    its kinks lies inside interval j: only when the grid does not put them on grid points)."""
 
     err: Tensor  # [2p, grid + 1, waves]  |F_j - [j = 0] P| at the grid points
     kink: Tensor  # [2p, grid, waves]
     smooth: Tensor  # [waves]  the curvature part at mid-interval (lam = 1/2)
     F: Tensor  # [2p, grid + 1, waves]  F_j itself at the grid points (complex)
     smooth_g: Tensor  # [waves]  the part of `smooth` from the curvature of the |g_i| alone
+    kink_P: Tensor  # [grid, waves]  P's kink term (column 0; zero where no kink is inside)
 
     def at(self, t: Tensor, j: Tensor, lam: Tensor) -> Tensor:
         """The bound [inputs, waves] at cells (t, j) and positions lam in [0, 1]."""
         lam = lam[:, None]
         return ((1 - lam) * self.err[t, j] + lam * self.err[t, j + 1]
-                + 4 * lam * (1 - lam) * self.smooth + self.kink[t, j])  # fmt: skip
+                + 4 * lam * (1 - lam) * self.smooth + self.kink[t, j] + self.kink_P[j])
 
     def chord(self, t: Tensor, j: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
         """(F_j's chord between the grid points [inputs, waves], complex; a bound on how far
@@ -402,7 +435,8 @@ class QuadratureCells:
 
     def worst(self) -> Tensor:
         """Per theta, interval and wave, the bound anywhere in the interval [2p, grid, waves]."""
-        return torch.maximum(self.err[:, :-1], self.err[:, 1:]) + self.kink + self.smooth
+        return (torch.maximum(self.err[:, :-1], self.err[:, 1:]) + self.kink + self.smooth
+                + self.kink_P)  # fmt: skip
 
 
 def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] | None = None
@@ -419,7 +453,8 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
     delta = math.pi * torch.arange(G, dtype=torch.float64) / grid
     hd = hs[:, None] * delta  # [nh, G]
     ch, sh = torch.cos(hd), torch.sin(hd)
-    absP = C * torch.cos(delta).abs()
+    mk = float(hs[0])  # k's order: P = C |cos(mk delta)| exp(-2 i mk theta) in the base's angles
+    absP = C * ch[0].abs()
     ops.add(4 * nh * G + 2 * G)
     aU, aV = cl.zU.abs(), cl.zV.abs()
     K2 = ((aU + aV) * hs[:, None] ** 2).sum(0)  # >= |d^2 g / d delta^2|
@@ -428,7 +463,18 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
     Bh = cl.zO.abs() / 2  # [no, n]
     smooth_g = (K2 * Bh).sum(1) * step**2 / 8  # [no]
     smooth = smooth_g.clone()
-    smooth[0] += C * step**2 / 8  # P leaves its chord by <= C step^2 / 8 (no kink inside)
+    smooth[0] += C * mk**2 * step**2 / 8  # P leaves its chord by <= that, plus kink_P:
+    # |cos(mk delta)| has its kinks at pi (2 j + 1) / (2 mk), grid points when 2 mk divides the
+    # grid (always for mk = 1: the grid is even); otherwise, on an interval where cos(mk delta)
+    # changes sign (or nearly: rounding), P leaves its chord by <= 2 P0 P1 / (P0 + P1) more, as
+    # a neuron's |g| does (the same argument: |.| of a linear interpolant that changes sign)
+    u0, u1 = ch[0, :-1], ch[0, 1:]
+    P0, P1 = absP[:-1], absP[1:]
+    flipP = (u0 * u1 <= 0) | (torch.minimum(u0.abs(), u1.abs()) <= 4 * fp)
+    kink_P = torch.zeros(grid, no, dtype=torch.float64)
+    if grid % (2 * round(mk)):
+        kink_P[:, 0] = torch.where(flipP, 2 * P0 * P1 / (P0 + P1).clamp_min(1e-300), 0.0)
+    ops.add(11 * grid)
     phi = torch.angle(cl.zU[0] + cl.zV[0])
     wO = torch.cat([cl.zO / 2, (Bh[0] * torch.exp(2j * phi))[None]]).T  # [n, no + 1]
     ops.add(nh * n * 10 + no * n * 4 + 6 * n + 4 * no + 2)
@@ -458,7 +504,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
         ops.add(tc * G * n * (4 * nh + 2))
         F = _real_times(ag, wO)  # [G, tc, no + 1]
         ops.add(tc * G * n * (no + 1) * 4)
-        P = absP[:, None] * torch.exp(-2j * th)[None, :]  # [G, tc]
+        P = absP[:, None] * torch.exp(-2j * (mk * th))[None, :]  # [G, tc]
         angle = max(angle, float((F[..., 0] - F[..., no]).abs().max()))
         if per_wave is not None:
             F_table.append(F[..., :no].transpose(0, 1).contiguous())  # [tc, G, no]
@@ -471,13 +517,13 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
         flips = (g0 * g1 <= 0) | (torch.minimum(m0, m1) <= slack)
         kink = torch.where(flips, 2 * m0 * m1 / (m0 + m1).clamp_min(1e-300), 0.0)
         kdev = _real_times(kink, Bh.T)  # [grid, tc, no]
-        dev = kdev + smooth
+        dev = kdev + smooth + kink_P[:, None, :]
         ends = torch.maximum(err[:-1], err[1:])
         gpart, dpart = ends.sum(-1), dev.sum(-1)  # [grid, tc]
         if per_wave is not None:
             err_table.append(err.transpose(0, 1))
             kink_table.append(kdev.transpose(0, 1))
-        ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 2 * tc * grid * no)
+        ops.add(tc * grid * n * (9 + 2 * no) + tc * grid * no * 3 + 3 * tc * grid * no)
         tot = gpart + dpart
         at = tot.argmax(1)  # worst theta per interval
         gw, dw = gpart.gather(1, at[:, None])[:, 0], dpart.gather(1, at[:, None])[:, 0]
@@ -487,7 +533,7 @@ def _quadrature(cl: _Cluster, p: int, grid: int, ops: Ops, per_wave: list[Any] |
         ops.add(tc * grid * 2 + 4 * grid)
     if per_wave is not None:
         per_wave.append(QuadratureCells(torch.cat(err_table), torch.cat(kink_table), smooth,
-                                        torch.cat(F_table), smooth_g))  # fmt: skip
+                                        torch.cat(F_table), smooth_g, kink_P))  # fmt: skip
     return best_grid, best_dev, angle
 
 
@@ -647,7 +693,8 @@ def compact_bound(f: Fits, k: int, grid: int = DEFAULT_GRID, harmonics: int = DE
 def compact_flops(p: int, n: int, grid: int = DEFAULT_GRID, nh: int = DEFAULT_HARMONICS,
                   no: int = DEFAULT_HARMONICS + DEFAULT_EXTRA_OUTPUTS, chosen: bool = False) -> int:
     """Counted flops of `compact_bound` for one cluster of n neurons, nh input and no output
-    waves (`chosen`: input_orders looked for waves beyond the harmonics, extra_inputs > 0), plus its
+    waves (`chosen`: input_waves looked for waves beyond the harmonics and a base for them,
+    extra_inputs > 0), plus its
     neurons' share of `fit`. Leading terms, with G = grid + 1: the quadrature
     grid 2p G n (4 nh + 4 no + 6) + 2p grid n (9 + 2 no) and the two sweeps
     2 p G n (4 nh + 2) + 2 p grid n (8 + 6 no): linear in p n for fixed grid and waves."""
@@ -657,13 +704,13 @@ def compact_flops(p: int, n: int, grid: int = DEFAULT_GRID, nh: int = DEFAULT_HA
                + (2 * nh + no) * (p * 6 + p * n * 4) + 3 * p * n)  # fmt: skip
     quad = (4 * nh * G + 2 * G + nh * n * 10 + no * n * 4 + 6 * n + 4 * no + 2
             + T * (nh * 4 + nh * n * 16 + G * n * (4 * nh + 2) + G * n * (no + 1) * 4
-                   + G * (16 + 3 * no) + grid * n * (9 + 2 * no) + grid * no * 5 + grid * 2)
-            + 4 * grid * -(-T // _quad_chunk(p, n, grid)))  # fmt: skip
+                   + G * (16 + 3 * no) + grid * n * (9 + 2 * no) + grid * no * 6 + grid * 2)
+            + 11 * grid + 4 * grid * -(-T // _quad_chunk(p, n, grid)))  # fmt: skip
     sweep = (nh * G * 4 + nh * p * 4 + nh * p * n * 8 + p * n + 3 * nh * n + 4 * p * n + 4 * no * n
              + p * (G * n * (4 * nh + 2) + grid * n * 8 + grid * (n * no * 6 + 4 * no)
                     + grid * 2))  # fmt: skip
     rest = 3 * grid + 6 * p * n + 2 * p + 5 * p * n + (2 * nh + no) * n + 12 * n
-    choose = 11 * half * n if chosen else 0
+    choose = 11 * (p // 2) * n + half * (p - 1) * 4 + half * nh * 4 if chosen else 0
     return int(fit_share + choose + cluster + quad + 2 * sweep + rest)
 
 
@@ -758,7 +805,7 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         n = len(idx)
         if n == 0:
             raise QuadlensError(f"no live neuron has primary frequency {k}")
-        hl = input_orders(f, idx, k, harmonics, extra_inputs, Ops())
+        g, hl = input_waves(f, idx, k, harmonics, extra_inputs, Ops())
         nh = len(hl)
         t0 = time.perf_counter()
         bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs,
@@ -773,7 +820,7 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         rows.append(ClusterBound(
             freq=k, n_neurons=n, C_k=C, actual=actual, actual_cluster=actual_cluster, bound=bnd,
             ratio=bnd / actual if actual else None, terms=terms, angle_error=angle,
-            harmonics=harmonics, grid=grid, input_orders=hl,
+            harmonics=harmonics, grid=grid, base_frequency=g, input_orders=hl,
             compact_flops=compact_flops(c.cfg.p, n, grid, nh, no, chosen=extra_inputs > 0),
             brute_flops=brute_flops(c.cfg.p, n) if check else None,
             compact_seconds=t_compact, brute_seconds=t_brute,

@@ -653,10 +653,10 @@ def _lowrank(ex: _Exact, sparse: bool, ops: bd.Ops, directions: bool = False,
 
 
 def theta_delta_cells(p: int, k: int, grid: int) -> tuple[Tensor, Tensor, Tensor]:
-    """For every input (a, b) in pair order and the cluster of frequency k (w = 2 pi k / p): the
-    index t of theta = pi t / p, the delta interval j the bounds tabulate it in and how far into
-    it delta lies (lam in [0, 1)), with w a = theta + delta, w b = theta - delta (mod 2 pi) and
-    delta folded into [0, pi)."""
+    """For every input (a, b) in pair order, in the angles of frequency k (w = 2 pi k / p; a
+    cluster's base frequency, `bound.input_waves`): the index t of theta = pi t / p, the delta
+    interval j the bounds tabulate it in and how far into it delta lies (lam in [0, 1)), with
+    w a = theta + delta, w b = theta - delta (mod 2 pi) and delta folded into [0, pi)."""
     a, b = all_pairs(p)
     d = k * (a - b)
     q = torch.div(d, p, rounding_mode="floor")  # delta = pi (d - q p) / p in [0, pi)
@@ -719,9 +719,9 @@ def _quadrature(ex: _Exact, ops: bd.Ops, grid: int, interpolate: bool = False,
         raise_c, lower_s = raise_c + rp, lower_s + rn
         fm = cl.fo.long() % p
         conj = fm > p // 2
-        clusters.append(_Cells(k, cl.C, tables, *theta_delta_cells(p, k, grid),
+        clusters.append(_Cells(k, cl.C, tables, *theta_delta_cells(p, cl.base, grid),
                                torch.where(conj, p - fm, fm), conj))  # fmt: skip
-        ops.add(14 * p * p + (16 if interpolate else 10) * p * p * len(cl.fo) + 4 * p * p)
+        ops.add(14 * p * p + (16 if interpolate else 11) * p * p * len(cl.fo) + 4 * p * p)
     nk = live & ~torch.isin(f.freq, torch.tensor(keys, dtype=torch.long))
     o, Hh = f.o[nk], f.H[nk, None] / 2  # the non-key neurons' |x|/2 half, o centred
     raise_c = raise_c + (Hh * o.clamp_min(0)).sum(0)

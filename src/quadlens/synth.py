@@ -100,6 +100,25 @@ def pizza_circuit(p: int, d_mlp: int, freqs: list[int] | None = None, noise: flo
     return Circuit(cfg, U, V, b_in, O, zeros, zeros, torch.zeros(p, dtype=d))
 
 
+def circuit_model(c: Circuit) -> Model:
+    """The MLP-only ReLU model on [one-hot a; one-hot b] whose circuit view is c (up to float32
+    weights; c's direct path and logit bias are dropped): W_E = W_U = identity, W_in = [U; V],
+    b_in, W_out = O, no W_pos, b_out = 0."""
+    p, width = c.U.shape
+    cfg = ModelConfig(p=p, d_model=p, n_heads=1, d_head=p, d_mlp=width, activation="relu",
+                      architecture="mlp", combine="concat")  # fmt: skip
+    model = Model(cfg)
+    with torch.no_grad():
+        model.W_E.copy_(torch.eye(p))
+        model.W_pos.zero_()
+        model.W_in.copy_(torch.cat([c.U, c.V]))
+        model.b_in.copy_(c.b_in)
+        model.W_out.copy_(c.O)
+        model.b_out.zero_()
+        model.W_U.copy_(torch.eye(p))
+    return model
+
+
 PIZZA_FREQUENCIES = 5  # key frequencies of `pizza` models (trained p = 59 models have 4-6)
 
 
@@ -126,18 +145,8 @@ def pizza(p: int = 59, width: int = 512, seed: int = 0, n_freqs: int | None = No
     gen = torch.Generator().manual_seed(derived_seed(seed, "pizza-frequencies"))
     freqs = sorted((torch.randperm(half, generator=gen)[:n_freqs] + 1).tolist())
     c = pizza_circuit(p, width, freqs, noise, secondary, bias, seed, stratified=True)
-    cfg = ModelConfig(p=p, d_model=p, n_heads=1, d_head=p, d_mlp=width, activation="relu",
-                      architecture="mlp", combine="concat")  # fmt: skip
-    model = Model(cfg)
-    with torch.no_grad():
-        model.W_E.copy_(torch.eye(p))
-        model.W_pos.zero_()
-        model.W_in.copy_(torch.cat([c.U, c.V]))
-        model.b_in.copy_(c.b_in)
-        model.W_out.copy_(c.O)
-        model.b_out.zero_()
-        model.W_U.copy_(torch.eye(p))
+    model = circuit_model(c)
     source = {"format": "synthetic", "construction": "pizza", "p": p, "width": width,
               "seed": seed, "freqs": freqs, "noise": noise, "secondary": secondary,
               "bias": bias}  # fmt: skip
-    return RunConfig(model=cfg, train=None, preset=None, source=source), model
+    return RunConfig(model=model.cfg, train=None, preset=None, source=source), model
