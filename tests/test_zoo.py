@@ -233,6 +233,27 @@ def test_zoo_study(tmp_path):
     assert text.code == 0 and "100% accurate:" in text.out
     assert f"{n_clusters} cluster bounds checked against brute force, 0 below" in text.out
     assert run_cli("zoo", "study", str(tmp_path / "nope")).code == 2
+    # the compact bounds' options: recorded (the defaults above), and passed to every member's
+    # bounds, whose bound.json then says so; bad ones stop the study before anything is written
+    assert data["bound_options"] == {"grid": 32, "harmonics": 6, "extra_outputs": 4,
+                                     "extra_inputs": 0}  # fmt: skip
+    res = run_cli("zoo", "study", str(zoo), "--json", "--quiet", "--no-figures", "--grid", "16",
+                  "--extra-inputs", "2")  # fmt: skip
+    assert res.code == 0, res.err
+    opts = json.loads(res.out)
+    assert opts["bound_options"] == {"grid": 16, "harmonics": 6, "extra_outputs": 4,
+                                     "extra_inputs": 2}  # fmt: skip
+    assert opts["n_bounds_below_actual"] == 0
+    for r in opts["per_model"]:
+        if r["nonvacuous_bounds"] is not None:
+            saved = json.loads((zoo / "runs" / r["name"] / "analysis" / "bound.json").read_text())
+            assert (saved["grid"], saved["extra_inputs"]) == (16, 2)
+            assert r["max_bound"] == max(c["bound"] for c in saved["clusters"])
+    before = (zoo / "study" / "study.json").read_bytes()
+    for bad, says in ((["--grid", "3"], "even number"), (["--extra-inputs", "-1"], ">= 0")):
+        res = run_cli("zoo", "study", str(zoo), "--quiet", *bad)
+        assert res.code == 2 and says in res.err and "Traceback" not in res.err, bad
+    assert (zoo / "study" / "study.json").read_bytes() == before
 
 
 def _single_thread_run(seed: int, epochs: int):

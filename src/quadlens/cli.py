@@ -357,7 +357,8 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
 
     zoo = Path(args.zoo)
     study = rundir.finite_json(
-        study_zoo(zoo, workers=args.workers, progress=not args.quiet and not args.json)
+        study_zoo(zoo, workers=args.workers, progress=not args.quiet and not args.json,
+                  bound_options=_options(args))
     )
     out = zoo / "study"
     rundir.write_json(out / "study.json", study)
@@ -382,10 +383,11 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
         f"{_fmt(med['fve_pizza_secondary'])}, psi = 2 phi {_fmt(med['frac_psi_2phi'], '.0%')}",
         f"  key-cluster neurons carrying a second key frequency: >= 5% of them in "
         f"{study['n_key_mixing']} models",
-        f"  compact bounds non-vacuous on every key cluster: "
-        f"{_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; median over "
-        f"models of the largest bound / actual {_fmt(med['max_bound_over_actual'], '.2f')}, of "
-        f"the largest bound {_fmt(med['max_bound'], '.2f')} (of C_k); "
+        f"  compact bounds ({_options_text(study['bound_options'])}) non-vacuous on every key "
+        f"cluster: {_fmt(study['frac_nonvacuous_bounds'], '.0%')} of the models with bounds; "
+        f"median over models of the largest bound / actual "
+        f"{_fmt(med['max_bound_over_actual'], '.2f')}, of the largest bound "
+        f"{_fmt(med['max_bound'], '.2f')} (of C_k); "
         f"{count(study['n_actual_over_1'], 'model')} with a key cluster whose actual deviation "
         "is >= C_k",
         f"  soundness: {study['n_clusters_bounded']} cluster bounds checked against brute force, "
@@ -398,6 +400,17 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
     lines.append(f"-> {out / 'study.json'}")
     print("\n".join(lines))
     return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, int]:
+    """The compact bounds' options from the parsed arguments (`_compact_options`)."""
+    return {"grid": args.grid, "harmonics": args.harmonics, "extra_outputs": args.extra_outputs,
+            "extra_inputs": args.extra_inputs}  # fmt: skip
+
+
+def _options_text(options: dict[str, int]) -> str:
+    """The compact bounds' options as `quadlens bound` takes them."""
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
 
 
 def _interrupt_code(exc: KeyboardInterrupt) -> int:
@@ -764,8 +777,8 @@ def _compact_options(p: argparse.ArgumentParser, scope: str) -> None:
     p.add_argument("--extra-inputs", type=int, default=bd.DEFAULT_EXTRA_INPUTS,
                    help=f"{scope}further input waves per neuron, the frequencies that carry "
                    "the most of the cluster's input beyond the harmonics (the second key "
-                   "frequency of neurons that mix two; they need a finer --grid, e.g. 128; "
-                   "default 0)")  # fmt: skip
+                   "frequency of neurons that mix two), as low orders of a base frequency; they "
+                   "pay off on a finer --grid, e.g. 64; default 0")  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -882,6 +895,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     zs.add_argument("zoo")
     zs.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    _compact_options(zs, "bounds: ")
     zs.add_argument("--no-figures", action="store_true")
     zs.add_argument("--quiet", action="store_true")
     zs.add_argument("--json", action="store_true")

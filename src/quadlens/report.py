@@ -480,6 +480,9 @@ def _zoo_sections(zoo: Path) -> list[Section]:
             ["fit the quadrature picture", study["n_fit_quadrature"]],
             ["every key cluster votes right", study["n_all_key_votes_correct"]],
             ["bounds non-vacuous on every key cluster", _pct(study["frac_nonvacuous_bounds"])],
+            ["the compact bounds' options", ", ".join(
+                f"{k.replace('_', ' ')} {v}" for k, v in study.get("bound_options", {}).items())
+             or "the defaults"],
             ["models with a key cluster >= C_k from its closed form (brute force)",
              study.get("n_actual_over_1")],
             ["median FVE pizza / clock / pizza+secondary",

@@ -6,7 +6,8 @@ the clusters' votes and quadrature errors, and the lens's notes. A member "fits 
 picture" when the view applies, it is 100% accurate, >= 90% of its live neurons have a dominant
 frequency, >= 90% of key-cluster neurons have psi = 2 phi, and the pizza+secondary form explains
 >= 90% of its MLP-logit variance. Each applicable ReLU member also gets the compact bounds of
-`quadlens bound` (default grid and waves) with the brute-force actual beside them:
+`quadlens bound` (default grid and waves, or those given: `bound_options`) with the
+brute-force actual beside them:
 `bound_over_actual` lists bound / actual per key cluster, `max_bound` is the largest bound (all
 relative to C_k) and `nonvacuous_bounds` says whether every key cluster's bound is < 1;
 `frac_nonvacuous_bounds` is the share of members with bounds for which that holds, and
@@ -34,8 +35,10 @@ from quadlens.zoo import check_readable, check_workers, diverged, read_manifest
 FIT_THRESHOLD = 0.9
 
 
-def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
-    """The lens on one member (runs in a worker process)."""
+def study_member(zoo: str, member: dict[str, Any],
+                 bound_options: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The lens on one member (runs in a worker process); its compact bounds with
+    `bound_options` (grid, harmonics, extra_outputs, extra_inputs; default: bound's)."""
     import torch
 
     from quadlens.bound import bound
@@ -64,7 +67,7 @@ def study_member(zoo: str, member: dict[str, Any]) -> dict[str, Any]:
         "max_actual": None, "nonvacuous_bounds": None, "notes": an.notes,
     }  # fmt: skip
     if an.applicable and an.activation == "relu" and key:
-        rep = bound(model)
+        rep = bound(model, **(bound_options or {}))
         rundir.write_json(run / "analysis" / "bound.json", rundir.finite_json(rep.to_dict()))
         ratios = [c.ratio for c in rep.clusters if c.ratio is not None]
         row["bound_over_actual"] = ratios
@@ -119,7 +122,17 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
     return reasons
 
 
-def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True,
+              bound_options: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The study of a zoo (module doc). `bound_options` are the compact bounds' options
+    (`bound.check_options`: grid, harmonics, extra_outputs, extra_inputs), recorded in the
+    result; each member's analysis/bound.json is written with them."""
+    from quadlens import bound as bd
+
+    options = {"grid": bd.DEFAULT_GRID, "harmonics": bd.DEFAULT_HARMONICS,
+               "extra_outputs": bd.DEFAULT_EXTRA_OUTPUTS, "extra_inputs": bd.DEFAULT_EXTRA_INPUTS,
+               **(bound_options or {})}  # fmt: skip
+    bd.check_options(**options)
     check_workers(workers)
     manifest = read_manifest(zoo)
     members = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
@@ -131,12 +144,13 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
     bar = tqdm(total=len(members), disable=not progress, unit="model", desc=f"study {zoo.name}")
     if workers > 1 and len(members) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for row in pool.map(study_member, [str(zoo)] * len(members), members):
+            for row in pool.map(study_member, [str(zoo)] * len(members), members,
+                                [options] * len(members)):  # fmt: skip
                 rows.append(row)
                 bar.update(1)
     else:
         for m in members:
-            rows.append(study_member(str(zoo), m))
+            rows.append(study_member(str(zoo), m, options))
             bar.update(1)
     bar.close()
     fves = [r["fve_pizza_secondary"] for r in rows if r["fve_pizza_secondary"] is not None]
@@ -165,6 +179,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True) -> d
         "n_unfinished": missing,
         "diverged": [d["name"] for d in failed],
         "sweep": manifest["sweep"],
+        "bound_options": options,
         "accuracy_all_100": sum(r["accuracy"] == 1.0 for r in rows),
         "n_fit_quadrature": sum(r["fits_quadrature"] for r in rows),
         "n_all_key_votes_correct": sum(r["all_key_votes_correct"] for r in rows),
