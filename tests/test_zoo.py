@@ -336,8 +336,11 @@ def test_models_that_mix_key_frequencies_are_outliers(mix):
         assert reasons == [f"{mix:.0%} of key-cluster neurons carry a second key frequency (>= 5% "
                            "of their input power), which the one-frequency fit behind the closed "
                            "forms and the compact bounds does not describe"]  # fmt: skip
+        (carried,) = outlier_reasons(row, fve_floor=0.9, extra_inputs=4)
+        assert carried.endswith("which the closed forms do not describe (the compact bounds here "
+                                "carry it: --extra-inputs 4)")  # fmt: skip
     else:
-        assert reasons == []
+        assert reasons == [] == outlier_reasons(row, fve_floor=0.9, extra_inputs=4)
 
 
 def test_mixing_figure_tool(tmp_path, capsys):

@@ -89,7 +89,10 @@ def mixes(row: dict[str, Any]) -> bool:
     return (row["frac_key_mixing"] or 0.0) >= MIX_OUTLIER
 
 
-def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
+def outlier_reasons(row: dict[str, Any], fve_floor: float | None,
+                    extra_inputs: int = 0) -> list[str]:  # fmt: skip
+    """Why a member is an outlier (empty: it is not). `extra_inputs`: the bounds' option (with
+    it the bounds carry a second key frequency, and the mixing reason says so)."""
     reasons = []
     if not row["applicable"]:
         reasons.append("the quadrature view does not apply: " + "; ".join(row["notes"]))
@@ -104,9 +107,11 @@ def outlier_reasons(row: dict[str, Any], fve_floor: float | None) -> list[str]:
     if row["frac_psi_2phi"] is not None and row["frac_psi_2phi"] < FIT_THRESHOLD:
         reasons.append(f"psi = 2 phi holds for only {row['frac_psi_2phi']:.0%} of neurons")
     if mixes(row):
+        what = ("the closed forms do not describe (the compact bounds here carry it: "
+                f"--extra-inputs {extra_inputs})" if extra_inputs else "the one-frequency fit "
+                "behind the closed forms and the compact bounds does not describe")
         reasons.append(f"{row['frac_key_mixing']:.0%} of key-cluster neurons carry a second key "
-                       "frequency (>= 5% of their input power), which the one-frequency fit "
-                       "behind the closed forms and the compact bounds does not describe")
+                       f"frequency (>= 5% of their input power), which {what}")
     fve = row["fve_pizza_secondary"]
     if fve is not None and fve_floor is not None and fve < fve_floor:
         reasons.append(f"pizza+secondary FVE {fve:.3f} is far below the zoo's (< {fve_floor:.3f}: "
@@ -161,7 +166,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True,
         floor = min(med - 3 * mad, med - 0.05)  # statistically and practically low
     outliers = []
     for r in rows:
-        reasons = outlier_reasons(r, floor)
+        reasons = outlier_reasons(r, floor, options["extra_inputs"])
         r["outlier_reasons"] = reasons
         if reasons:
             outliers.append({"name": r["name"], "reasons": reasons})
