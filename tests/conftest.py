@@ -109,10 +109,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def mixing_circuit(p: int = 59, k: int = 24, partners: tuple[int, ...] = (23, 25), n: int = 60,
                    amount: float = 0.5, seed: int = 3, noise: float = 0.01,
-                   secondary: float = 0.2) -> Circuit:
-    """A pizza cluster at k whose every other neuron also carries the frequencies `partners` in
-    its input (as the neurons of the zoo's mixing models do; docs/zoo.md)."""
-    c = pizza_circuit(p, n, freqs=[k], noise=noise, secondary=secondary, seed=seed,
+                   secondary: float = 0.2, others: tuple[int, ...] = ()) -> Circuit:
+    """A pizza cluster at k (and clusters at `others`) whose every other neuron also carries the
+    frequencies `partners` in its input (as the neurons of the zoo's mixing models do;
+    docs/zoo.md)."""
+    c = pizza_circuit(p, n, freqs=[k, *others], noise=noise, secondary=secondary, seed=seed,
                       stratified=True)
     U, V = c.U.double().clone(), c.V.double().clone()
     x = torch.arange(p, dtype=torch.float64)

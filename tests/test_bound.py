@@ -331,6 +331,34 @@ def test_bound_cli_table_json_and_figure(tmp_path, zhong_paths):
     assert all(r["actual"] is None for r in json.loads(res.out)["clusters"])
 
 
+def test_cli_hints_at_extra_inputs_where_neurons_mix(tmp_path, zhong_paths):
+    """Where a bound is vacuous (or a compact certificate falls short) and the lens finds the
+    key-cluster neurons mixing a second key frequency, the text output names the option that
+    carries it; not with the option given, and not on a model whose neurons do not mix."""
+    from quadlens import rundir
+    from quadlens.synth import circuit_model
+
+    # clusters at 24 and 23, and every other neuron also carrying 23
+    model = circuit_model(mixing_circuit(n=80, partners=(23,), others=(23,)))
+    run = tmp_path / "mixing"
+    cfg = RunConfig(model=model.cfg, train=None, preset=None, source={"format": "synthetic"})
+    rundir.write_json(run / rundir.CONFIG, cfg.to_dict())
+    rundir.save_model(run, cfg, model)
+    res = run_cli("bound", str(run), "--no-check", "--no-figures")
+    assert res.code == 0, res.err
+    assert "not every key cluster" in res.out
+    assert "% of the key-cluster neurons carry a second key frequency (>= 5%" in res.out
+    assert f"`quadlens bound {run} --extra-inputs 4 --grid 64` carries it" in res.out
+    res = run_cli("bound", str(run), "--no-check", "--no-figures", "--extra-inputs", "4")
+    assert res.code == 0 and "hint:" not in res.out
+    res = run_cli("certify", str(run), "--strategy", "interpolation")
+    assert res.code == 0 and "--strategy interpolation --extra-inputs 4 --grid 64`" in res.out
+    zhong = tmp_path / "zhong"
+    assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(zhong)).code == 0
+    res = run_cli("bound", str(zhong), "--no-check", "--no-figures", "--grid", "2")
+    assert res.code == 0 and "not every key cluster" in res.out and "hint:" not in res.out
+
+
 def test_bound_cli_errors(tmp_path):
     res = run_cli("bound", str(tmp_path / "nope"))
     assert res.code == 2 and "no such run directory" in res.err

@@ -472,8 +472,25 @@ def cmd_bound(args: argparse.Namespace) -> int:
         plots.bound_figure(data, run / "analysis")
     if args.json:
         return 0
-    print(bound_table(rep, run))
+    text = bound_table(rep, run)
+    if not rep.all_nonvacuous and rep.clusters and args.extra_inputs == 0:
+        text += _mixing_hint(rundir.load_run(run)[1], f"quadlens bound {run}")
+    print(text)
     return 0
+
+
+def _mixing_hint(model: Any, command: str) -> str:
+    """A line for the text output of a compact bound or certificate that fell short with one
+    frequency per neuron, where the lens finds that neurons mix a second key frequency: the
+    option that carries it (empty where the neurons do not mix)."""
+    from quadlens.lens import MIX_OUTLIER, analyze
+
+    frac = analyze(model).frac_key_mixing
+    if frac is None or frac < MIX_OUTLIER:
+        return ""
+    return (f"\nhint: {frac:.0%} of the key-cluster neurons carry a second key frequency (>= 5% "
+            "of their input power), which these bounds leave in their input remainder; "
+            f"`{command} --extra-inputs 4 --grid 64` carries it (docs/bounds.md)")
 
 
 def bound_table(rep: Any, run: Path) -> str:
@@ -601,7 +618,11 @@ def cmd_certify(args: argparse.Namespace) -> int:
               "what each proves:"]  # fmt: skip
     lines += [f"  {c.strategy}: {c.proves}" for c in certs]
     lines.append(f"-> {target / 'analysis' / 'certify.json'}")
-    _emit(data, args.json, "\n".join(lines))
+    text = "\n".join(lines)
+    compact = [c for c in certs if c.options is not None and c.certified_accuracy < 1]
+    if compact and args.extra_inputs == 0 and not args.json:
+        text += _mixing_hint(model, f"quadlens certify {target} --strategy {compact[0].strategy}")
+    _emit(data, args.json, text)
     return 0
 
 
