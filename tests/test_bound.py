@@ -331,6 +331,25 @@ def test_bound_cli_table_json_and_figure(tmp_path, zhong_paths):
     assert all(r["actual"] is None for r in json.loads(res.out)["clusters"])
 
 
+@settings(max_examples=examples(25), deadline=None)
+@given(p=st.sampled_from([23, 29, 31, 37, 59]), k=st.integers(1, 11), n=st.integers(4, 40),
+       orders=st.lists(st.integers(8, 11), min_size=1, max_size=2), amount=st.floats(0.1, 0.8),
+       noise=st.floats(0, 0.3), seed=st.integers(0, 10_000),
+       grid=st.sampled_from([4, 6, 8, 10, 16]), h=st.integers(1, 4),
+       ei=st.integers(1, 3))  # fmt: skip
+def test_each_line_holds_on_mixing_circuits(p, k, n, orders, amount, noise, seed, grid, h, ei):
+    """The per-interval checks of test_each_line_bounds_its_own_truth, and the whole bound, on
+    clusters whose neurons mix other frequencies in (the case --extra-inputs is for, where the
+    waves are orders of a base frequency other than k and the closed form's kinks may fall
+    inside grid intervals): the mixed-in frequencies are high orders m k (m = 8..11), which a
+    base other than k carries at lower orders in most draws."""
+    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
+    mixed = tuple(f for f in {fold(k * m) for m in orders} if f != k)  # high orders of k
+    c = mixing_circuit(p, k, mixed, n=n, amount=amount, seed=seed, noise=noise)
+    check_sound(c, grid=grid, harmonics=h, extra_inputs=ei)
+    check_lines(c, grid, h, 2, ei)
+
+
 def test_cli_hints_at_extra_inputs_where_neurons_mix(tmp_path, zhong_paths):
     """Where a bound is vacuous (or a compact certificate falls short) and the lens finds the
     key-cluster neurons mixing a second key frequency, the text output names the option that

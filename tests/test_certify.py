@@ -125,6 +125,28 @@ def test_certificates_never_exceed_truth(models, kind, i, amount, seed, which, e
         assert c.sound and c.certified_accuracy <= c.true_accuracy, (s, ei)
 
 
+@settings(max_examples=examples(15), deadline=None)
+@given(p=st.sampled_from([23, 29, 31, 37]), k=st.integers(1, 11), n=st.integers(4, 32),
+       orders=st.lists(st.integers(8, 11), min_size=1, max_size=2), amount=st.floats(0.1, 0.8),
+       noise=st.floats(0, 0.3), seed=st.integers(0, 10_000), grid=st.sampled_from([4, 6, 8, 10]),
+       ei=st.integers(1, 3))  # fmt: skip
+def test_compact_certificates_never_exceed_truth_on_mixing_models(p, k, n, orders, amount,
+                                                                  noise, seed, grid, ei):
+    """`quadrature` and `interpolation` with --extra-inputs stay below the truth on MLP-only
+    models built from mixing circuits whose neurons mix in high orders m k of k (m = 8..11; their
+    waves are then orders of a base frequency other than k in most draws; most of these models
+    are far from 100% accurate, so margins of both signs are tested)."""
+    from quadlens.synth import circuit_model
+
+    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
+    mixed = tuple(f for f in {fold(k * m) for m in orders} if f != k)  # high orders of k
+    model = circuit_model(mixing_circuit(p, k, mixed, n=n, amount=amount, seed=seed, noise=noise))
+    truth = ce.true_margins(model)
+    for s in ("quadrature", "interpolation"):
+        c = ce.certify(model, s, check=True, grid=grid, harmonics=2, extra_inputs=ei, truth=truth)
+        assert c.sound and c.certified_accuracy <= c.true_accuracy, s
+
+
 def _remainder_case(seed: int, k: int):
     """Random activations A >= 0 [m, n], a remainder r [n, p] with a large mean over the
     neurons and a rank-one part, answers s, and k random (not orthonormal) directions."""
