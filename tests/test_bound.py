@@ -370,6 +370,7 @@ def test_cli_hints_at_extra_inputs_where_neurons_mix(tmp_path, zhong_paths):
     assert f"`quadlens bound {run} --extra-inputs 4 --grid 64` carries it" in res.out
     res = run_cli("bound", str(run), "--no-check", "--no-figures", "--extra-inputs", "4")
     assert res.code == 0 and "hint:" not in res.out
+    assert "input waves at order x base (mod p): k=23: base " in res.out
     res = run_cli("certify", str(run), "--strategy", "interpolation")
     assert res.code == 0 and "--strategy interpolation --extra-inputs 4 --grid 64`" in res.out
     zhong = tmp_path / "zhong"

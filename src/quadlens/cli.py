@@ -514,6 +514,10 @@ def bound_table(rep: Any, run: Path) -> str:
             f" | {c.compact_flops:13.3g}  {f(c.brute_flops, '6.3g'):>6}"
             f"  | {c.compact_seconds:15.3f}  {f(c.brute_seconds, '.3f'):>5}"
         )
+    if rep.extra_inputs:
+        lines.append("input waves at order x base (mod p): " + "; ".join(
+            f"k={c.freq}: base {c.base_frequency}, orders {' '.join(map(str, c.input_orders))}"
+            for c in rep.clusters))  # fmt: skip
     if rep.mlp_actual is not None:
         lines.append(f"whole MLP vs the sum of the key clusters' closed forms: max deviation "
                      f"{rep.mlp_actual:.3f} of sum C_k (context; the x/2 half and the "
