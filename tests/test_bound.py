@@ -503,7 +503,8 @@ def test_extra_inputs_table_tool(small_models, tmp_path, capsys):
         (zoo / "runs" / name).symlink_to(small_models[i])
     (zoo / "study" / "study.json").write_text(json.dumps(
         {"per_model": [{"name": n, "frac_key_mixing": m} for n, m in shares.items()]}))
-    assert tool.main([str(zoo), "--configs", "8:0,8:2"]) == 0
+    assert tool.main([str(zoo), "--configs", "8:0,8:2", "--figure", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert ("| config | all 3: certified 100% | without mixing (1) | under 5% (1) | "
             "5% or more (1) |") in out  # fmt: skip

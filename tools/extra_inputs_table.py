@@ -2,13 +2,15 @@
 grouped by their key-frequency mixing: the table of docs/zoo.md.
 
     .venv/bin/python tools/extra_inputs_table.py zoos/pizza [--configs 32:0,128:0,128:4]
+                                                 [--figure docs/figures/extra-inputs.png]
 
 Each config is GRID:EXTRA_INPUTS. Reads the zoo's study (`quadlens zoo study ZOO`: each
 member's `frac_key_mixing`), certifies every member with `interpolation` under each config with
 the brute-force truth beside it (in this process; ~6 minutes for the 152-seed zoo on one core),
 and prints: per config, the members certified 100% (all, and per mixing group), the median
 certified accuracy of those that mix most, the median cost against `brute` and whether every
-certificate was sound. Writes nothing.
+certificate was sound. Writes nothing, except with `--figure`: each model's certified accuracy
+under each config, one panel per mixing group, the configs' median costs on the axis.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from mixing_figure import group_of  # the models grouped as in docs/zoo.md's first table
+from mixing_figure import group_of, plt  # the groups of docs/zoo.md's first table; Agg backend
 
 from quadlens import certify as ce
 from quadlens.rundir import load_run
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("zoo", type=Path)
     ap.add_argument("--configs", type=configs, default=configs("32:0,128:0,128:4"))
+    ap.add_argument("--figure", type=Path, help="also plot the certified accuracies (PNG)")
     args = ap.parse_args(argv)
     study_path = args.zoo / "study" / "study.json"
     if not study_path.is_file():
@@ -74,7 +77,36 @@ def main(argv: list[str] | None = None) -> int:
                   f"{statistics.median(v[1] for v in r.values()):.2f}",
                   "yes" if all(v[2] for v in r.values()) else "NO"]  # fmt: skip
         print("| " + " | ".join(cells) + " |")
+    if args.figure:
+        figure(rows, mix, args.figure)
     return 0 if all(v[2] for r in rows.values() for v in r.values()) else 1
+
+
+def figure(rows: dict[tuple[int, int], dict[str, tuple[float, float, bool]]],
+           mix: dict[str, float], out: Path) -> None:
+    """Each model's certified accuracy (a dot) under each config (a column, its median cost
+    against `brute` below it), one panel per mixing group; the count certified 100% on top."""
+    cfgs = list(rows)
+    fig, axes = plt.subplots(1, len(NAMES), figsize=(4 * len(NAMES), 4), sharey=True,
+                             layout="constrained")  # fmt: skip
+    for i, (ax, name) in enumerate(zip(axes, NAMES, strict=True)):
+        members = sorted(n for n in mix if group_of(mix[n]) == i)
+        for x, cfg in enumerate(cfgs):
+            acc = [100 * rows[cfg][n][0] for n in members]
+            jitter = [x + 0.3 * ((j * 0.618) % 1 - 0.5) for j in range(len(acc))]
+            ax.scatter(jitter, acc, s=10, alpha=0.6, color=f"C{x}")
+            ax.text(x, 103, f"{sum(a == 100 for a in acc)}", ha="center", fontsize=8)
+        ax.set_xticks(range(len(cfgs)), [
+            f"grid {g}\n+{e} inputs\n{statistics.median(v[1] for v in rows[(g, e)].values()):.1f}x"
+            for g, e in cfgs], fontsize=8)  # fmt: skip
+        ax.set_ylim(-3, 108)
+        ax.set_title(f"{name} ({len(members)} models)", fontsize=10)
+    axes[0].set_ylabel("interpolation: certified accuracy (%)")
+    fig.suptitle("Extra input waves (--extra-inputs) on the certificates; above each column the "
+                 "models certified 100%, below it the median cost x brute", fontsize=10)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
