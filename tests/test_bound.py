@@ -373,6 +373,12 @@ def test_cli_hints_at_extra_inputs_where_neurons_mix(tmp_path, zhong_paths):
     assert "input waves at order x base (mod p): k=23: base " in res.out
     res = run_cli("certify", str(run), "--strategy", "interpolation")
     assert res.code == 0 and "--strategy interpolation --extra-inputs 4 --grid 64`" in res.out
+    # the lens' share is read from analysis.json where `quadlens analyze` wrote it
+    (run / "analysis" / "analysis.json").write_text(json.dumps({"frac_key_mixing": 0.0}))
+    res = run_cli("bound", str(run), "--no-check", "--no-figures")
+    assert res.code == 0 and "not every key cluster" in res.out and "hint:" not in res.out
+    (run / "analysis" / "analysis.json").write_text("{not json")
+    assert "hint: " in run_cli("bound", str(run), "--no-check", "--no-figures").out
     zhong = tmp_path / "zhong"
     assert run_cli("import", "zhong", *map(str, zhong_paths), "--out", str(zhong)).code == 0
     res = run_cli("bound", str(zhong), "--no-check", "--no-figures", "--grid", "2")

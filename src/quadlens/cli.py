@@ -474,19 +474,31 @@ def cmd_bound(args: argparse.Namespace) -> int:
         return 0
     text = bound_table(rep, run)
     if not rep.all_nonvacuous and rep.clusters and args.extra_inputs == 0:
-        text += _mixing_hint(rundir.load_run(run)[1], f"quadlens bound {run}")
+        text += _mixing_hint(run, rundir.load_run(run)[1], f"quadlens bound {run}")
     print(text)
     return 0
 
 
-def _mixing_hint(model: Any, command: str) -> str:
+HINT_MAX_P = 128  # the lens takes ~0.5 s at p = 113 and ~9 s at 257: beyond, no hint unasked
+
+
+def _mixing_hint(run: Path, model: Any, command: str) -> str:
     """A line for the text output of a compact bound or certificate that fell short with one
     frequency per neuron, where the lens finds that neurons mix a second key frequency: the
-    option that carries it (empty where the neurons do not mix)."""
+    option that carries it (empty where the neurons do not mix). The lens' share is read from
+    RUN/analysis/analysis.json where `quadlens analyze` wrote it, else computed for p up to
+    HINT_MAX_P."""
     from quadlens.lens import MIX_OUTLIER, analyze
 
-    frac = analyze(model).frac_key_mixing
-    if frac is None or frac < MIX_OUTLIER:
+    saved = run / "analysis" / "analysis.json"
+    frac = None
+    try:
+        frac = json.loads(saved.read_text()).get("frac_key_mixing") if saved.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        frac = None  # unreadable: ask the lens instead
+    if frac is None and model.cfg.p <= HINT_MAX_P:
+        frac = analyze(model).frac_key_mixing
+    if not isinstance(frac, (int, float)) or frac < MIX_OUTLIER:
         return ""
     return (f"\nhint: {frac:.0%} of the key-cluster neurons carry a second key frequency (>= 5% "
             "of their input power), which these bounds leave in their input remainder; "
@@ -625,7 +637,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     text = "\n".join(lines)
     compact = [c for c in certs if c.options is not None and c.certified_accuracy < 1]
     if compact and args.extra_inputs == 0 and not args.json:
-        text += _mixing_hint(model, f"quadlens certify {target} --strategy {compact[0].strategy}")
+        text += _mixing_hint(target, model,
+                             f"quadlens certify {target} --strategy {compact[0].strategy}")
     _emit(data, args.json, text)
     return 0
 
