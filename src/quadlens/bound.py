@@ -645,6 +645,15 @@ def check_grid(grid: int) -> None:
         )
 
 
+def compact_options(grid: int = DEFAULT_GRID, harmonics: int = DEFAULT_HARMONICS,
+                    extra_outputs: int = DEFAULT_EXTRA_OUTPUTS,
+                    extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> dict[str, int]:  # fmt: skip
+    """The compact bounds' options by name, the defaults filled in (what certificates and zoo
+    studies record, and what check_options takes)."""
+    return {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs,
+            "extra_inputs": extra_inputs}  # fmt: skip
+
+
 def check_options(grid: int, harmonics: int = DEFAULT_HARMONICS,
                   extra_outputs: int = DEFAULT_EXTRA_OUTPUTS,
                   extra_inputs: int = DEFAULT_EXTRA_INPUTS) -> None:  # fmt: skip
@@ -811,7 +820,7 @@ def bound_circuit(c: Circuit, grid: int = DEFAULT_GRID, harmonics: int = DEFAULT
         bnd, terms, angle, C = compact_bound(f, k, grid, harmonics, extra_outputs,
                                              extra_inputs=extra_inputs)  # fmt: skip
         t_compact = time.perf_counter() - t0
-        no = len(_output_frequencies(f, idx, k, hl, extra_outputs))  # waves modelled
+        no = len(_output_frequencies(f, idx, g, hl, extra_outputs))  # waves modelled
         actual = actual_cluster = t_brute = None
         if check:
             t0 = time.perf_counter()

@@ -881,8 +881,8 @@ def certify(model: Model, strategy: str = "subcubic", check: bool = False,
         forward_flops=forward_flops(model),
         seconds=seconds,
         proves=PROVES[strategy],
-        options={"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs,
-                 "extra_inputs": extra_inputs} if base in ("quadrature", "interpolation") else None,
+        options=(bd.compact_options(grid, harmonics, extra_outputs, extra_inputs)
+                 if base in ("quadrature", "interpolation") else None),
     )  # fmt: skip
     if check:
         truth = true_margins(model) if truth is None else truth
@@ -917,10 +917,7 @@ def certify_all(model: Model, strategies: list[str], check: bool = False,
     work that takes more than a few seconds (large p: the truth alone takes minutes at p = 1009)."""
     from tqdm.auto import tqdm
 
-    _check_request(model, strategies, options.get("grid", bd.DEFAULT_GRID),
-                   options.get("harmonics", bd.DEFAULT_HARMONICS),
-                   options.get("extra_outputs", bd.DEFAULT_EXTRA_OUTPUTS),
-                   options.get("extra_inputs", bd.DEFAULT_EXTRA_INPUTS))  # fmt: skip
+    _check_request(model, strategies, **bd.compact_options(**options))
     bar = tqdm(total=len(strategies) + check, disable=not progress, delay=PROGRESS_DELAY,
                unit="step", desc=f"certify p={model.cfg.p}", dynamic_ncols=True)  # fmt: skip
     truth = None
@@ -965,8 +962,7 @@ def certify_zoo(zoo: Any, strategies: list[str], check: bool = False, grid: int 
     from quadlens.zoo import check_readable, read_manifest
 
     _check_options(strategies, grid, harmonics, extra_outputs, extra_inputs)
-    options = {"grid": grid, "harmonics": harmonics, "extra_outputs": extra_outputs,
-               "extra_inputs": extra_inputs}  # fmt: skip
+    options = bd.compact_options(grid, harmonics, extra_outputs, extra_inputs)
     manifest = read_manifest(zoo)
     finished = [m for m in manifest["members"] if (zoo / m["run"] / rundir.WEIGHTS).is_file()]
     check_readable(zoo, finished)

@@ -404,8 +404,9 @@ def cmd_zoo_study(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> dict[str, int]:
     """The compact bounds' options from the parsed arguments (`_compact_options`)."""
-    return {"grid": args.grid, "harmonics": args.harmonics, "extra_outputs": args.extra_outputs,
-            "extra_inputs": args.extra_inputs}  # fmt: skip
+    from quadlens.bound import compact_options
+
+    return compact_options(args.grid, args.harmonics, args.extra_outputs, args.extra_inputs)
 
 
 def _options_text(options: dict[str, int]) -> str:
@@ -464,9 +465,7 @@ def cmd_bound(args: argparse.Namespace) -> int:
 
     run, rep, data = _circuit_report(
         args, "bound", "the quadrature bound",
-        lambda m: bound(m, grid=args.grid, harmonics=args.harmonics,
-                        extra_outputs=args.extra_outputs, check=not args.no_check,
-                        extra_inputs=args.extra_inputs),
+        lambda m: bound(m, check=not args.no_check, **_options(args)),
     )  # fmt: skip
     if rep.clusters and not args.no_figures:
         plots.bound_figure(data, run / "analysis")
@@ -600,9 +599,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     if (target / "zoo.json").is_file():
         progress = not args.quiet and not args.json
         res = rundir.finite_json(
-            certify_zoo(target, strategies, check=args.check, grid=args.grid, progress=progress,
-                        harmonics=args.harmonics, extra_outputs=args.extra_outputs,
-                        extra_inputs=args.extra_inputs)
+            certify_zoo(target, strategies, check=args.check, progress=progress,
+                        **_options(args))
         )
         out = target / "certify"
         rundir.write_json(out / "certify.json", res)
@@ -613,9 +611,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
         return 0
     _, model = rundir.load_run(target)
     certs = certify_all(model, strategies, args.check, not args.quiet and not args.json,
-                        grid=args.grid, harmonics=args.harmonics,
-                        extra_outputs=args.extra_outputs,
-                        extra_inputs=args.extra_inputs)  # fmt: skip
+                        **_options(args))
     data = {"run": str(target), "certificates": [rundir.finite_json(c.to_dict()) for c in certs]}
     rundir.write_json(target / "analysis" / "certify.json", data)
     lines = [f"{target}: certificates over all {certs[0].n_inputs} inputs (p = {certs[0].p})", "",

@@ -134,9 +134,7 @@ def study_zoo(zoo: Path, workers: int | None = None, progress: bool = True,
     result; each member's analysis/bound.json is written with them."""
     from quadlens import bound as bd
 
-    options = {"grid": bd.DEFAULT_GRID, "harmonics": bd.DEFAULT_HARMONICS,
-               "extra_outputs": bd.DEFAULT_EXTRA_OUTPUTS, "extra_inputs": bd.DEFAULT_EXTRA_INPUTS,
-               **(bound_options or {})}  # fmt: skip
+    options = bd.compact_options(**(bound_options or {}))
     bd.check_options(**options)
     check_workers(workers)
     manifest = read_manifest(zoo)
