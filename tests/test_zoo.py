@@ -389,3 +389,20 @@ def test_mixing_figure_tool(tmp_path, capsys):
     assert "| mixes another frequency | >= 5% | 1 | 0 | 2.10 | 0.98 | 1.37 |" in out
     assert out.count("| mixes ") == 2 and "under 5%" not in out.split("| key cluster")[1]
     assert (tmp_path / "m.png").stat().st_size > 0
+
+
+def test_gpu_zoo_benchmark_runs_on_the_cpu(tmp_path, monkeypatch):
+    """benchmarks/zoo_gpu.py, the prepared check of the GPU target, runs end to end (here on the
+    CPU, with a few seeds and epochs): its pilots, the full run within the budget, and its JSON."""
+    from benchmarks import zoo_gpu
+
+    monkeypatch.chdir(tmp_path)  # (it writes benchmarks/out/zoo_gpu.json where it runs)
+    res = zoo_gpu.main(["--device", "cpu", "--seeds", "2", "--pilot-epochs", "12", "--epochs",
+                        "24", "--budget", "600", "--sequential-seeds", "1", "--agree-seeds", "1",
+                        "--agree-epochs", "6", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res["agreement"]["max_rel_diff"] == 0.0  # on the CPU a batch keeps its bits
+    assert res["full"]["epochs"] == 24 and res["full"]["models_at_100"] == 0  # (24 epochs)
+    assert {"fixed_seconds", "ms_per_epoch", "full_seconds"} <= set(res["batched_pilot"])
+    assert "batched_over_sequential" in res and res["floor_seconds"] > 0  # (no timing asserted)
+    saved = json.loads((tmp_path / "o" / "zoo_gpu.json").read_text())
+    assert saved["full"] == res["full"] and (tmp_path / "benchmarks/out/zoo_gpu.json").is_file()

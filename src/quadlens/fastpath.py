@@ -143,9 +143,7 @@ class Step:
         """(mean cross-entropy per model [S] (log-softmax in float64), each model's gradients by
         name)."""
         if not self.kernels:
-            c = circuit(self.P)
-            loss, d = self._middle_torch(c)
-            g = circuit_backward(self.P, c, d)
+            loss, g = self.stacked()
             return loss, [{k: v[s] for k, v in g.items()} for s in range(self.S)]
         # One model at a time, each (in a batch) from its own aligned copy of its parameters:
         # every operation then sees what it sees in a single run, so each model gets a single
@@ -156,6 +154,17 @@ class Step:
 
         out = [self._one(s, own(s)) for s in range(self.S)]
         return torch.cat([x for x, _ in out]), [g for _, g in out]
+
+    def stacked(self) -> tuple[Tensor, dict[str, Tensor]]:
+        """(mean cross-entropy per model [S], the gradients by name, each stacked [S, ...]): the
+        torch operations over the whole stack (on a GPU, a few dozen kernels for any S); with
+        the fused CPU kernels, each model's gradients stacked."""
+        if self.kernels:
+            loss, grads = self()
+            return loss, {k: torch.stack([g[k] for g in grads]) for k in grads[0]}
+        c = circuit(self.P)
+        loss, d = self._middle_torch(c)
+        return loss, circuit_backward(self.P, c, d)
 
     def _one(self, s: int, P: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Model s (P: its parameters [1, ...]) through the fused kernels: its loss [1] and

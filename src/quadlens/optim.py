@@ -17,13 +17,13 @@ update against the unfused reference).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 
 class AdamW:
     def __init__(
         self,
-        named_params: list[tuple[str, nn.Parameter]],
+        named_params: list[tuple[str, Tensor]],
         betas: tuple[float, float],
         weight_decay: float,
         eps: float = 1e-8,
@@ -39,6 +39,17 @@ class AdamW:
 
     def step(self, lr: float) -> None:
         AdamW.step_all([self], [lr])
+
+    @torch.no_grad()
+    def step_grads(self, grads: list[Tensor], lr: float) -> None:
+        """One step with these gradients (one per parameter, in order) instead of `.grad`: for
+        parameters that are plain tensors, such as a training batch's stacked parameters."""
+        if len(grads) != len(self.params):
+            raise RuntimeError(f"AdamW.step_grads: {len(grads)} gradients for "
+                               f"{len(self.params)} parameters")  # fmt: skip
+        g = [_like_param(x, p) for x, p in zip(grads, self.params, strict=True)]
+        _fused_step(self.params, g, self.exp_avg, self.exp_avg_sq, self.steps, lr,
+                    (self.beta1, self.beta2, self.weight_decay, self.eps))  # fmt: skip
 
     @staticmethod
     @torch.no_grad()
@@ -62,11 +73,7 @@ class AdamW:
                 m1 += opt.exp_avg
                 m2 += opt.exp_avg_sq
                 steps += opt.steps
-            torch._foreach_add_(steps, 1)
-            torch._fused_adamw_(
-                params, grads, m1, m2, [], steps, lr=lr, beta1=beta1, beta2=beta2,
-                weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
-            )  # fmt: skip
+            _fused_step(params, grads, m1, m2, steps, lr, (beta1, beta2, wd, eps))
 
     def state_tensors(self) -> dict[str, Tensor]:
         """The optimizer state by parameter name, for checkpoints."""
@@ -83,6 +90,17 @@ class AdamW:
             self.exp_avg[i].copy_(state[f"{name}/exp_avg"])
             self.exp_avg_sq[i].copy_(state[f"{name}/exp_avg_sq"])
             self.steps[i].copy_(state[f"{name}/step"])
+
+
+def _fused_step(params: list[Tensor], grads: list[Tensor], m1: list[Tensor], m2: list[Tensor],
+                steps: list[Tensor], lr: float, hyper: tuple[float, float, float, float]) -> None:
+    """The step counts advanced, then torch's fused AdamW kernel on these lists."""
+    beta1, beta2, wd, eps = hyper
+    torch._foreach_add_(steps, 1)
+    torch._fused_adamw_(
+        params, grads, m1, m2, [], steps, lr=lr, beta1=beta1, beta2=beta2,
+        weight_decay=wd, eps=eps, amsgrad=False, maximize=False,
+    )  # fmt: skip
 
 
 def _like_param(grad: Tensor, param: Tensor) -> Tensor:

@@ -98,12 +98,15 @@ class _BatchStepper:
     On the fast path the members' parameters are views into stacked tensors with a leading
     model axis, so one `fastpath` call steps them all; each slice gets exactly the bits a
     single run would (the tests compare). Otherwise each member runs autograd on the plain
-    forward in turn."""
+    forward in turn. In stacked mode (`train_batch`) one optimizer steps the stacked
+    parameters (`optimize`), and the members' optimizer states are views of its state."""
 
-    def __init__(self, members: list[_Member], y: torch.Tensor,
-                 kernels: bool | None = None) -> None:  # fmt: skip
+    def __init__(self, members: list[_Member], y: torch.Tensor, kernels: bool | None = None,
+                 stacked: bool | None = None) -> None:  # fmt: skip
         self.members = members
         self.fast = all(uses_fast_path(m.model) for m in members)
+        self.opt: AdamW | None = None  # the stacked optimizer, in stacked mode
+        self.grads: dict[str, torch.Tensor] | None = None
         p = members[0].cfg.model.p
         if self.fast:
             self.P = {
@@ -116,12 +119,17 @@ class _BatchStepper:
             pairs = torch.stack([m.train_idx for m in members])
             act = members[0].cfg.model.activation
             self.step = fastpath.Step(self.P, pairs, y[pairs], act, kernels)
+            if (y.device.type != "cpu" if stacked is None else stacked) and _one_schedule(members):
+                self.opt = _stacked_optimizer(members, self.P)
         else:
             a, b = all_pairs(p)
             self.inputs = [(a[m.train_idx].to(y.device), b[m.train_idx].to(y.device),
                             y[m.train_idx]) for m in members]  # fmt: skip
 
     def __call__(self) -> list[float]:
+        if self.opt is not None:
+            loss, self.grads = self.step.stacked()
+            return loss.tolist()
         if self.fast:
             loss, grads = self.step()
             for m, g in zip(self.members, grads, strict=True):
@@ -137,20 +145,92 @@ class _BatchStepper:
             losses.append(float(loss.detach()))
         return losses
 
+    def optimize(self, step: int) -> None:
+        """AdamW on every member, at the learning rate of `step`: in stacked mode one fused
+        call on the stacked parameters, else each member's own optimizer (grouped)."""
+        if self.opt is None:
+            AdamW.step_all([m.opt for m in self.members],
+                           [lr_at(step, m.cfg) for m in self.members])  # fmt: skip
+            return
+        assert self.grads is not None, "optimize() before the step's gradients"
+        self.opt.step_grads([self.grads[k] for k in self.opt.names],
+                            lr_at(step, self.members[0].cfg))  # fmt: skip
+        self.grads = None
 
-@torch.no_grad()
+
+def _one_schedule(members: list[_Member]) -> bool:
+    """Whether the members can share one stacked optimizer: the same AdamW hyperparameters and
+    learning-rate schedule, and the fast path's parameters as their trainable ones."""
+
+    def key(m: _Member) -> tuple[Any, ...]:
+        assert m.cfg.train is not None
+        t = m.cfg.train
+        return (t.lr, t.warmup_epochs, tuple(t.betas), t.weight_decay, m.opt.eps)
+
+    names = set(fastpath.FAST_PARAMS)
+    same = len({key(m) for m in members}) == 1
+    return same and all(set(m.opt.names) == names for m in members)
+
+
+def _stacked_optimizer(members: list[_Member], P: dict[str, torch.Tensor]) -> AdamW:
+    """One AdamW over the stacked parameters P, its state stacked from the members' (fresh or
+    loaded from checkpoints), which then view it: each member's optimizer state, and so its
+    checkpoints, stay its own slice. The stacked step is elementwise, so each member is
+    updated as its own optimizer would update it, up to float rounding (the fused kernel's
+    vector and scalar paths round differently, so the bits differ from a single run's)."""
+    first = members[0].opt
+    opt = AdamW([(k, P[k]) for k in first.names], betas=(first.beta1, first.beta2),
+                weight_decay=first.weight_decay, eps=first.eps)  # fmt: skip
+    for j, name in enumerate(first.names):
+        pairs = [(m, m.opt.names.index(name)) for m in members]
+        opt.exp_avg[j] = torch.stack([m.opt.exp_avg[i] for m, i in pairs])
+        opt.exp_avg_sq[j] = torch.stack([m.opt.exp_avg_sq[i] for m, i in pairs])
+        counts = {float(m.opt.steps[i]) for m, i in pairs}
+        if len(counts) != 1:
+            raise QuadlensError(f"members of a batch are at different optimizer steps: {counts}")
+        opt.steps[j] = first.steps[pairs[0][1]].clone()
+        for s, (m, i) in enumerate(pairs):
+            m.opt.exp_avg[i], m.opt.exp_avg_sq[i] = opt.exp_avg[j][s], opt.exp_avg_sq[j][s]
+            m.opt.steps[i] = opt.steps[j]
+    return opt
+
+
 def metrics(model: Model, split_mask: torch.Tensor, y: torch.Tensor, step: int) -> dict[str, Any]:
     """Train/test loss and accuracy (float64 cross-entropy) and the weight norm."""
-    logits = all_logits(model).double()
-    lp = torch.log_softmax(logits, -1).gather(-1, y[:, None])[:, 0]
-    ok = margins(logits, y) > 0
-    out: dict[str, Any] = {"epoch": step}
-    for name, mask in (("train", split_mask), ("test", ~split_mask)):
-        n = int(mask.sum())
-        out[f"{name}_loss"] = float(-lp[mask].mean()) if n else None
-        out[f"{name}_acc"] = float(ok[mask].double().mean()) if n else None
-    out["weight_norm"] = model.weight_norm()
-    return out
+    return metrics_rows([model], [_split_indices(split_mask)], y, step)[0]
+
+
+def _split_indices(split_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train and test inputs' indices, ascending (as boolean indexing takes them)."""
+    return split_mask.nonzero().flatten(), (~split_mask).nonzero().flatten()
+
+
+@torch.no_grad()
+def metrics_rows(models: list[Model], splits: list[tuple[torch.Tensor, torch.Tensor]],
+                 y: torch.Tensor, step: int) -> list[dict[str, Any]]:  # fmt: skip
+    """`metrics` of several models (splits: each one's `_split_indices`), with one transfer
+    from the device for all of them: on a GPU each float() of a result waits for the device,
+    and a batch of 152 models made ~20 such waits per model at every log. The same operations
+    in the same order as the model's own `weight_norm` and boolean indexing: the same bits."""
+    values: list[torch.Tensor] = []
+    for model, idx in zip(models, splits, strict=True):
+        logits = all_logits(model).double()
+        lp = torch.log_softmax(logits, -1).gather(-1, y[:, None])[:, 0]
+        ok = (margins(logits, y) > 0).double()
+        for part in idx:
+            if len(part):
+                values += [-lp.index_select(0, part).mean(), ok.index_select(0, part).mean()]
+        values += [(q.double() ** 2).sum() for q in model.parameters()]
+    flat = iter(torch.stack(values).tolist() if values else [])
+    rows = []
+    for model, idx in zip(models, splits, strict=True):
+        row: dict[str, Any] = {"epoch": step}
+        for name, part in zip(("train", "test"), idx, strict=True):
+            row[f"{name}_loss"], row[f"{name}_acc"] = (
+                (next(flat), next(flat)) if len(part) else (None, None))
+        row["weight_norm"] = math.sqrt(sum(next(flat) for _ in model.parameters()))
+        rows.append(row)
+    return rows
 
 
 def _save_checkpoint(run: Path, cfg: RunConfig, model: Model, opt: AdamW, step: int) -> None:
@@ -242,12 +322,13 @@ def _check_outs(outs: list[Path | str | None], resume: bool) -> list[Path | None
     return paths
 
 
-def step_function(cfgs: list[RunConfig], device: str = "cpu",
-                  kernels: bool | None = None) -> Callable[[], None]:  # fmt: skip
+def step_function(cfgs: list[RunConfig], device: str = "cpu", kernels: bool | None = None,
+                  stacked: bool | None = None) -> Callable[[], None]:  # fmt: skip
     """One training step (forward, backward, AdamW) of fresh models of these configs, as a
     callable, for benchmarks and FLOP counts. Each call advances the models by one epoch.
     `kernels` chooses the fast path's fused CPU kernels or its torch operations (default:
-    the kernels on the CPU)."""
+    the kernels on the CPU); `stacked`, one optimizer over the stacked parameters (default:
+    off the CPU; see `train_batch`)."""
     dev = resolve_device(device)
     y = labels(cfgs[0].model.p).to(dev)
     members = []
@@ -257,12 +338,12 @@ def step_function(cfgs: list[RunConfig], device: str = "cpu",
         split = make_split(cfg.model.p, cfg.train.seed, cfg.train.train_frac)
         members.append(_Member(cfg, None, model, make_optimizer(model, cfg),
                                split.train.to(dev), split.train_mask.to(dev)))  # fmt: skip
-    stepper = _BatchStepper(members, y, kernels)
+    stepper = _BatchStepper(members, y, kernels, stacked)
     state = {"step": 0}
 
     def step() -> None:
         stepper()
-        AdamW.step_all([m.opt for m in members], [lr_at(state["step"], m.cfg) for m in members])
+        stepper.optimize(state["step"])
         state["step"] += 1
 
     return step
@@ -285,10 +366,18 @@ def train_batch(
     bar: tqdm | None = None,
     command: list[str] | None = None,
     on_metrics: Callable[[int, dict[str, Any]], None] | None = None,
+    stacked: bool | None = None,
 ) -> list[TrainResult]:
     """Train several models of one shape at once (see `batch_key`), each exactly as `train`
     would, each into its own run directory. With `resume`, every member with a checkpoint
-    continues from it; all members must then be at the same epoch."""
+    continues from it; all members must then be at the same epoch.
+
+    `stacked` (default: off the CPU, where the members share AdamW's hyperparameters and a
+    learning-rate schedule) steps them with one optimizer over their stacked parameters and
+    the fast path's torch operations over the whole stack: a step is then a few dozen GPU
+    kernels for any batch size, where each member's own optimizer costs Python work per member
+    and step. Stacked members agree with single runs to float rounding, not bit for bit; on
+    the CPU the default keeps each member bit-identical to its own run."""
     if not cfgs or len(cfgs) != len(outs):
         raise QuadlensError("train_batch needs one output (or None) per config")
     _check_configs(cfgs)
@@ -327,11 +416,14 @@ def train_batch(
     if len(set(starts)) != 1:
         raise QuadlensError(f"members of a batch resume from different epochs: {starts}")
     start = starts[0]
-    stepper = _BatchStepper(members, y)  # after loading: the stack copies the loaded values
+    # after loading: the stack copies the loaded values
+    stepper = _BatchStepper(members, y, stacked=stacked)
+
+    splits = [_split_indices(m.mask) for m in members]
 
     def log(step: int) -> None:
-        for s, m in enumerate(members):
-            row = metrics(m.model, m.mask, y, step)
+        rows = metrics_rows([m.model for m in members], splits, y, step)
+        for s, (m, row) in enumerate(zip(members, rows, strict=True)):
             if m.out is not None:
                 with open(m.out / rundir.METRICS, "a") as f:
                     f.write(json.dumps(row) + "\n")
@@ -356,7 +448,7 @@ def train_batch(
                     if not math.isfinite(loss):
                         raise DivergedError(f"training diverged at epoch {step} ({_who(m)}): "
                                             f"loss is {loss}; try a smaller --lr", i)  # fmt: skip
-                AdamW.step_all([m.opt for m in members], [lr_at(step, m.cfg) for m in members])
+                stepper.optimize(step)
                 completed = step + 1
                 if bar is not None:
                     bar.update(len(members))
