@@ -247,8 +247,8 @@ def test_stacked_batch_matches_single_runs_and_resumes_bit_identically(tmp_path)
     for o in parts:
         rundir.prepare_out_dir(o, overwrite=False)
 
-    def interrupt(s, row):  # after the last member's row (a real Ctrl-C waits for the step)
-        if row["epoch"] == 500 and s == 1:
+    def interrupt(s, row):  # at the first member's row: every member's row is written first
+        if row["epoch"] == 500 and s == 0:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

@@ -406,3 +406,23 @@ def test_gpu_zoo_benchmark_runs_on_the_cpu(tmp_path, monkeypatch):
     assert "batched_over_sequential" in res and res["floor_seconds"] > 0  # (no timing asserted)
     saved = json.loads((tmp_path / "o" / "zoo_gpu.json").read_text())
     assert saved["full"] == res["full"] and (tmp_path / "benchmarks/out/zoo_gpu.json").is_file()
+
+
+def test_default_batch_is_one_on_the_cpu_and_what_fits_on_a_gpu(monkeypatch):
+    """--batch's default: 1 on the CPU; on a GPU (faked here: no GPU in the tests) a group's
+    every model, up to what half the free memory holds at twice the estimated step footprint."""
+    import torch
+
+    from quadlens import zoo
+    from quadlens.config import preset
+    from quadlens.train import step_bytes
+
+    cfg = preset("pizza")
+    assert zoo.default_batch(cfg, "cpu", 152) == 1
+    per = 2 * step_bytes(cfg)
+    assert 15e6 < step_bytes(cfg) < 40e6  # the pizza recipe's step: ~22 MB a model
+    monkeypatch.setattr(zoo, "resolve_device", lambda device: torch.device("cuda"))
+    for free, n, want in ((80 * 2**30, 152, 152), (2 * 100 * per + 5, 152, 100),
+                          (per, 152, 1), (80 * 2**30, 7, 7)):  # fmt: skip
+        monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev, f=free: (f, 80 * 2**30))
+        assert zoo.default_batch(cfg, "cuda", n) == want, (free, n)

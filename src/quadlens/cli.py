@@ -890,9 +890,10 @@ def build_parser() -> argparse.ArgumentParser:
     zt.add_argument(
         "--batch",
         type=int,
-        default=1,
-        help="models per training batch (default 1; on the CPU members are bit-identical to "
-        "quadlens train whatever the batch; larger batches pay off on a GPU)",
+        default=None,
+        help="models per training batch (default: 1 on the CPU, where members are "
+        "bit-identical to quadlens train whatever the batch; on a GPU, every model of a shape "
+        "that half the free GPU memory holds, stacked in one step)",
     )
     for opt, (_, typ) in _OVERRIDES.items():
         if opt == "seed":

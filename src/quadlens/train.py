@@ -349,6 +349,18 @@ def step_function(cfgs: list[RunConfig], device: str = "cpu", kernels: bool | No
     return step
 
 
+def step_bytes(cfg: RunConfig) -> int:
+    """About how much device memory one model takes in a stacked training step (the fast
+    path's torch operations): its pre-activations and their gradient [N, d_mlp] in float32, its
+    logits, softmax and their gradient [N, p] (in float64 where the loss is taken), and its
+    parameters, gradients and AdamW moments. 22 MB for the pizza recipe."""
+    assert cfg.train is not None
+    m = cfg.model
+    n_pairs = int(cfg.train.train_frac * m.p * m.p) + 1
+    n_params = sum(q.numel() for _, q in Model(m).trainable())
+    return 8 * n_pairs * m.d_mlp + 40 * n_pairs * m.p + 20 * n_params
+
+
 def batch_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Configs with equal keys can train together: same shapes and cadence (their seeds,
     learning rates, weight decays, betas and warm-ups may differ)."""
@@ -423,14 +435,17 @@ def train_batch(
 
     def log(step: int) -> None:
         rows = metrics_rows([m.model for m in members], splits, y, step)
-        for s, (m, row) in enumerate(zip(members, rows, strict=True)):
+        for m, row in zip(members, rows, strict=True):
             if m.out is not None:
                 with open(m.out / rundir.METRICS, "a") as f:
                     f.write(json.dumps(row) + "\n")
+        if bar is not None:
+            _postfix(bar, rows[0])
+        # after every member's row is written: a callback that raises (an interrupt) leaves
+        # no member without this epoch's row, which a resume from here would not write again
+        for s, row in enumerate(rows):
             if on_metrics:
                 on_metrics(s, row)
-            if bar is not None and s == 0:
-                _postfix(bar, row)
 
     t0 = time.perf_counter()
     if bar is not None:

@@ -7,8 +7,9 @@
 Members are trained in batches of models with equal shapes and cadence (`train.batch_key`).
 An interrupted zoo continues with `resume=True`: finished members are untouched, members with a
 checkpoint continue from it, the rest start. On the CPU every member is bit-identical to
-`quadlens train` with the same options, whatever the batch (on a GPU, batches of more than one
-agree to float rounding per step; see `fastpath`).
+`quadlens train` with the same options, whatever the batch (on a GPU, where a batch is stacked
+in one step with one optimizer and the default batch is every model of a shape that fits,
+members agree with single runs to float rounding; see `train.train_batch`).
 
 On the CPU the local backend runs `workers` single-threaded processes side by side (default:
 one per core), each training one batch at a time: a step of these small models spends part of
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from quadlens import rundir
@@ -46,6 +48,7 @@ from quadlens.train import (
     deferred_interrupt,
     progress_bar,
     resolve_device,
+    step_bytes,
     train_batch,
 )
 
@@ -199,7 +202,7 @@ def train_zoo(
     sweep: dict[str, list[Any]],
     seeds: list[int],
     *,
-    batch: int = 1,
+    batch: int | None = None,
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
@@ -210,12 +213,13 @@ def train_zoo(
 ) -> list[tuple[Member, EvalResult | None]]:
     """Train every member not yet finished. Returns (member, its evaluation, or None if it was
     already finished before this call). The local backend trains in `workers` processes
-    (default: one per core on the CPU, one on a GPU); `workers=1` trains in this process. With
+    (default: one per core on the CPU, one on a GPU); `workers=1` trains in this process.
+    `batch` is the models per training batch (default: `default_batch`). With
     backend "ray", each batch is a Ray task (on the cluster at `address`, or a local Ray
     instance); the zoo directory must be on a filesystem every Ray node shares."""
     if backend not in ("local", "ray"):
         raise QuadlensError(f"unknown backend {backend!r}: expected local or ray")
-    if batch < 1:
+    if batch is not None and batch < 1:
         raise QuadlensError(f"--batch must be >= 1, got {batch}")
     check_workers(workers)
     mem = members(seeds, sweep)
@@ -246,7 +250,8 @@ def train_zoo(
         key = (batch_key(cfgs[m.name]), _checkpoint_step(zoo / m.run))
         groups.setdefault(key, []).append(m)
     results: list[tuple[Member, EvalResult | None]] = list(done_before)
-    chunks = [g[i : i + batch] for g in groups.values() for i in range(0, len(g), batch)]
+    sizes = {k: batch or default_batch(cfgs[g[0].name], device, len(g)) for k, g in groups.items()}
+    chunks = [g[i : i + sizes[k]] for k, g in groups.items() for i in range(0, len(g), sizes[k])]
     try:
         if workers is None:
             on_cpu = resolve_device(device).type == "cpu"
@@ -266,6 +271,18 @@ def train_zoo(
         bar.close()
     order = {m.name: i for i, m in enumerate(mem)}
     return sorted(results, key=lambda r: order[r[0].name])
+
+
+def default_batch(cfg: RunConfig, device: str, n: int) -> int:
+    """`--batch`'s default for a group of n models of one shape: 1 on the CPU (stacking saves
+    nothing there: benchmarks/README.md); on a GPU all n, up to what half the free device memory
+    holds at twice `train.step_bytes` per model (a stacked step's cost hardly grows with the
+    batch there)."""
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return 1
+    free, _ = torch.cuda.mem_get_info(dev)
+    return max(1, min(n, free // 2 // (2 * step_bytes(cfg))))
 
 
 def _train_chunk(zoo: str, cfg_dicts: list[dict[str, Any]], runs: list[str], device: str,
