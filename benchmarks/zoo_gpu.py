@@ -17,7 +17,12 @@ It reports, as JSON (DIR/zoo_gpu.json and benchmarks/out/zoo_gpu.json):
 - one model at a time on the same device (`--batch 1`), from two lengths as well, and the
   ratio: batched over one after another;
 - the floor: matmul FLOPs per model step (FlopCounterMode on the torch-operations path) x
-  epochs x seeds / the measured peak.
+  epochs x seeds / the measured peak;
+- the stacked step of all the seeds alone, in ms, and torch's profile of it (the top
+  operations, DIR/zoo_gpu_profile.txt), for where the time goes.
+
+Each stage that fails records its error and the next one runs; the JSON is written after every
+stage, so a device call that breaks off still returns what it measured.
 
 `--device cpu` with a few seeds and epochs runs the same code on the CPU (the test suite does,
 so this script cannot rot while no GPU is lent).
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -137,50 +143,104 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "seeds": args.seeds,
+        "errors": {},
     }
-    peak = matmul_peak(device)
-    result["matmul_peak_tflops"] = round(peak / 1e12, 2)
-    step = step_function([preset("pizza")], device=args.device, kernels=False)
-    with FlopCounterMode(display=False) as fc:
-        step()
-    flops = fc.get_total_flops()
-    floor = flops * args.epochs * args.seeds / peak
-    result["floor_seconds"] = round(floor, 2)
-    print(json.dumps(result), flush=True)
+    folders = [Path("benchmarks/out")] + ([Path(args.out)] if args.out else [])
 
-    result["agreement"] = agreement(args.device, args.agree_seeds, args.agree_epochs)
-    print(json.dumps({"agreement": result["agreement"]}), flush=True)
+    def save() -> None:  # after every stage: a stage that fails loses nothing before it
+        result["seconds_total"] = round(time.perf_counter() - t_start, 1)
+        text = json.dumps(result, indent=2)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "zoo_gpu.json").write_text(text + "\n")
+
+    def stage(name: str, run: Any) -> None:
+        """Run one stage; record its error (and go on) rather than lose the device call."""
+        try:
+            run()
+        except Exception as exc:  # every stage's failure is a result here
+            result["errors"][name] = f"{type(exc).__name__}: {exc}"
+        print(json.dumps({name: result.get(name, result["errors"].get(name))}), flush=True)
+        save()
+
+    def floor_stage() -> None:
+        peak = matmul_peak(device)
+        step = step_function([preset("pizza")], device=args.device, kernels=False)
+        with FlopCounterMode(display=False) as fc:
+            step()
+        result["floor"] = {"matmul_peak_tflops": round(peak / 1e12, 2),
+                           "flops_per_model_step": fc.get_total_flops(),
+                           "seconds": round(fc.get_total_flops() * args.epochs * args.seeds
+                                            / peak, 2)}  # fmt: skip
+
+    def step_stage() -> None:
+        """The stacked step of all the seeds alone (no logging, no checkpoints), and where its
+        time goes (torch's profiler, the top operations, to zoo_gpu_profile.txt)."""
+        base = preset("pizza")
+        assert base.train is not None
+        cfgs = [dataclasses.replace(base, train=dataclasses.replace(base.train, seed=s))
+                for s in range(args.seeds)]  # fmt: skip
+        step = step_function(cfgs, device=args.device, kernels=False)
+        for _ in range(3):
+            step()
+        _sync(device)
+        t = time.perf_counter()
+        n = 20
+        for _ in range(n):
+            step()
+        _sync(device)
+        result["step"] = {"ms_per_step": round((time.perf_counter() - t) / n * 1e3, 3)}
+        acts = [torch.profiler.ProfilerActivity.CPU]
+        if device.type == "cuda":
+            acts.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=acts) as prof:
+            for _ in range(5):
+                step()
+            _sync(device)
+        key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        table = prof.key_averages().table(sort_by=key, row_limit=25)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "zoo_gpu_profile.txt").write_text(table + "\n")
+
+    def agree_stage() -> None:
+        result["agreement"] = agreement(args.device, args.agree_seeds, args.agree_epochs)
 
     long_e = args.pilot_epochs
     short_e = max(1, long_e // 3)
-    batched = [(e, time_zoo(args.seeds, e, args.seeds, args.device)[0]) for e in (short_e, long_e)]
-    result["batched_pilot"] = extrapolate(batched[0], batched[1], args.seeds, args.epochs)
-    print(json.dumps({"batched_pilot": result["batched_pilot"]}), flush=True)
 
-    k = args.sequential_seeds
-    seq = [(e, time_zoo(k, e, 1, args.device)[0]) for e in (short_e, long_e)]
-    result["sequential_pilot"] = extrapolate(seq[0], seq[1], k, args.epochs)
-    per_model_seq = result["sequential_pilot"]["full_seconds"] / k
-    per_model_batch = result["batched_pilot"]["full_seconds"] / args.seeds
-    result["batched_over_sequential"] = round(per_model_seq / per_model_batch, 2)
-    result["sequential_full_seconds_estimate"] = round(per_model_seq * args.seeds, 1)
-    print(json.dumps({"sequential_pilot": result["sequential_pilot"]}), flush=True)
+    def batched_stage() -> None:
+        t = [(e, time_zoo(args.seeds, e, args.seeds, args.device)[0]) for e in (short_e, long_e)]
+        result["batched_pilot"] = extrapolate(t[0], t[1], args.seeds, args.epochs)
 
-    estimate = result["batched_pilot"]["full_seconds"]
-    if estimate <= args.budget:
+    def sequential_stage() -> None:
+        k = args.sequential_seeds
+        t = [(e, time_zoo(k, e, 1, args.device)[0]) for e in (short_e, long_e)]
+        result["sequential_pilot"] = extrapolate(t[0], t[1], k, args.epochs)
+        per_model = result["sequential_pilot"]["full_seconds"] / k
+        result["sequential_pilot"]["all_seeds_seconds"] = round(per_model * args.seeds, 1)
+        if "batched_pilot" in result:
+            batched = result["batched_pilot"]["full_seconds"] / args.seeds
+            result["batched_over_sequential"] = round(per_model / batched, 2)
+
+    def full_stage() -> None:
+        estimate = result.get("batched_pilot", {}).get("full_seconds", math.inf)
+        if estimate > args.budget:
+            result["full"] = {"skipped": f"extrapolated {estimate:.0f} s > --budget "
+                                         f"{args.budget:.0f} s"}  # fmt: skip
+            return
         seconds, perfect = time_zoo(args.seeds, args.epochs, args.seeds, args.device)
         result["full"] = {"epochs": args.epochs, "seconds": round(seconds, 1),
                           "models_at_100": perfect,
-                          "models_per_hour": round(3600 * args.seeds / seconds, 1),
-                          "over_floor": round(seconds / floor, 2)}  # fmt: skip
-    else:
-        result["full"] = {"skipped": f"extrapolated {estimate:.0f} s > --budget {args.budget:.0f}"}
-    result["seconds_total"] = round(time.perf_counter() - t_start, 1)
-    text = json.dumps(result, indent=2)
-    print(text, flush=True)
-    for folder in [Path("benchmarks/out")] + ([Path(args.out)] if args.out else []):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "zoo_gpu.json").write_text(text + "\n")
+                          "models_per_hour": round(3600 * args.seeds / seconds, 1)}  # fmt: skip
+        if "floor" in result:
+            result["full"]["over_floor"] = round(seconds / result["floor"]["seconds"], 2)
+
+    for name, run in (("floor", floor_stage), ("step", step_stage), ("agreement", agree_stage),
+                      ("batched_pilot", batched_stage), ("sequential_pilot", sequential_stage),
+                      ("full", full_stage)):  # fmt: skip
+        stage(name, run)
+    print(json.dumps(result, indent=2), flush=True)
     return result
 
 

@@ -400,10 +400,12 @@ def test_gpu_zoo_benchmark_runs_on_the_cpu(tmp_path, monkeypatch):
     res = zoo_gpu.main(["--device", "cpu", "--seeds", "2", "--pilot-epochs", "12", "--epochs",
                         "24", "--budget", "600", "--sequential-seeds", "1", "--agree-seeds", "1",
                         "--agree-epochs", "6", "--out", str(tmp_path / "o")])  # fmt: skip
+    assert res["errors"] == {}
     assert res["agreement"]["max_rel_diff"] == 0.0  # on the CPU a batch keeps its bits
     assert res["full"]["epochs"] == 24 and res["full"]["models_at_100"] == 0  # (24 epochs)
     assert {"fixed_seconds", "ms_per_epoch", "full_seconds"} <= set(res["batched_pilot"])
-    assert "batched_over_sequential" in res and res["floor_seconds"] > 0  # (no timing asserted)
+    assert "batched_over_sequential" in res and res["floor"]["seconds"] > 0  # (no timing asserted)
+    assert "aten::" in (tmp_path / "o" / "zoo_gpu_profile.txt").read_text()
     saved = json.loads((tmp_path / "o" / "zoo_gpu.json").read_text())
     assert saved["full"] == res["full"] and (tmp_path / "benchmarks/out/zoo_gpu.json").is_file()
 
@@ -426,3 +428,18 @@ def test_default_batch_is_one_on_the_cpu_and_what_fits_on_a_gpu(monkeypatch):
                           (per, 152, 1), (80 * 2**30, 7, 7)):  # fmt: skip
         monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev, f=free: (f, 80 * 2**30))
         assert zoo.default_batch(cfg, "cuda", n) == want, (free, n)
+
+
+def test_gpu_zoo_benchmark_records_a_failing_stage_and_goes_on(tmp_path, monkeypatch):
+    from benchmarks import zoo_gpu
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("CUDA out of memory (a stand-in)")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(zoo_gpu, "agreement", broken)
+    res = zoo_gpu.main(["--device", "cpu", "--seeds", "1", "--pilot-epochs", "3", "--epochs",
+                        "6", "--sequential-seeds", "1", "--out", str(tmp_path)])  # fmt: skip
+    assert res["errors"] == {"agreement": "RuntimeError: CUDA out of memory (a stand-in)"}
+    assert res["full"]["epochs"] == 6  # the stages after it ran
+    assert json.loads((tmp_path / "zoo_gpu.json").read_text())["errors"] == res["errors"]
