@@ -19,7 +19,8 @@ It reports, as JSON (DIR/zoo_gpu.json and benchmarks/out/zoo_gpu.json):
 - the floor: matmul FLOPs per model step (FlopCounterMode on the torch-operations path) x
   epochs x seeds / the measured peak;
 - the stacked step of all the seeds alone, in ms, and torch's profile of it (the top
-  operations, DIR/zoo_gpu_profile.txt), for where the time goes.
+  operations, DIR/zoo_gpu_profile.txt), for where the time goes; with its peak GPU memory per
+  model beside `train.step_bytes`'s estimate and the `--batch` default it gives.
 
 Each stage that fails records its error and the next one runs; the JSON is written after every
 stage, so a device call that breaks off still returns what it measured.
@@ -44,8 +45,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from quadlens.config import preset
-from quadlens.train import step_function, train_batch
-from quadlens.zoo import train_zoo
+from quadlens.train import step_bytes, step_function, train_batch
+from quadlens.zoo import default_batch, train_zoo
 
 RECIPE_EPOCHS = 10_000
 
@@ -180,16 +181,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         assert base.train is not None
         cfgs = [dataclasses.replace(base, train=dataclasses.replace(base.train, seed=s))
                 for s in range(args.seeds)]  # fmt: skip
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
         step = step_function(cfgs, device=args.device, kernels=False)
         for _ in range(3):
             step()
         _sync(device)
+        result["step"] = {"step_bytes_estimate": step_bytes(base),
+                          "default_batch": default_batch(base, args.device, args.seeds)}
+        if device.type == "cuda":  # what the default batch's memory estimate should bound
+            peak = torch.cuda.max_memory_allocated(device)
+            result["step"]["peak_bytes_per_model"] = peak // args.seeds
         t = time.perf_counter()
         n = 20
         for _ in range(n):
             step()
         _sync(device)
-        result["step"] = {"ms_per_step": round((time.perf_counter() - t) / n * 1e3, 3)}
+        result["step"]["ms_per_step"] = round((time.perf_counter() - t) / n * 1e3, 3)
         acts = [torch.profiler.ProfilerActivity.CPU]
         if device.type == "cuda":
             acts.append(torch.profiler.ProfilerActivity.CUDA)

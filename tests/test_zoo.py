@@ -406,6 +406,7 @@ def test_gpu_zoo_benchmark_runs_on_the_cpu(tmp_path, monkeypatch):
     assert {"fixed_seconds", "ms_per_epoch", "full_seconds"} <= set(res["batched_pilot"])
     assert "batched_over_sequential" in res and res["floor"]["seconds"] > 0  # (no timing asserted)
     assert "aten::" in (tmp_path / "o" / "zoo_gpu_profile.txt").read_text()
+    assert res["step"]["default_batch"] == 1 and res["step"]["step_bytes_estimate"] > 0
     saved = json.loads((tmp_path / "o" / "zoo_gpu.json").read_text())
     assert saved["full"] == res["full"] and (tmp_path / "benchmarks/out/zoo_gpu.json").is_file()
 
