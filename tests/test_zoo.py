@@ -444,3 +444,20 @@ def test_gpu_zoo_benchmark_records_a_failing_stage_and_goes_on(tmp_path, monkeyp
     assert res["errors"] == {"agreement": "RuntimeError: CUDA out of memory (a stand-in)"}
     assert res["full"]["epochs"] == 6  # the stages after it ran
     assert json.loads((tmp_path / "zoo_gpu.json").read_text())["errors"] == res["errors"]
+
+
+def test_off_the_cpu_a_sweeps_batches_share_a_schedule(tmp_path):
+    """Off the CPU a batch is stacked with one optimizer, so a sweep over the learning rate or
+    the weight decay is grouped per value there; on the CPU such members may share a batch."""
+    import dataclasses
+
+    from quadlens import zoo
+    from quadlens.config import preset
+
+    base = preset("pizza")
+    cfgs = [dataclasses.replace(base, train=dataclasses.replace(base.train, seed=s, **kw))
+            for s, kw in ((0, {}), (1, {}), (2, {"lr": 2e-3}), (3, {"weight_decay": 2.0}))]
+    mem = zoo.members([0, 1, 2, 3], {})
+    cpu = {zoo._group_key(tmp_path, m, c, False) for m, c in zip(mem, cfgs, strict=True)}
+    gpu = [zoo._group_key(tmp_path, m, c, True) for m, c in zip(mem, cfgs, strict=True)]
+    assert len(cpu) == 1 and gpu[0] == gpu[1] and len(set(gpu)) == 3

@@ -158,17 +158,19 @@ class _BatchStepper:
         self.grads = None
 
 
+def schedule_key(cfg: RunConfig) -> tuple[Any, ...]:
+    """Configs with equal keys share AdamW's hyperparameters and learning-rate schedule, so
+    their models can share one stacked optimizer (`train_batch`'s stacked mode)."""
+    assert cfg.train is not None
+    t = cfg.train
+    return (t.lr, t.warmup_epochs, tuple(t.betas), t.weight_decay)
+
+
 def _one_schedule(members: list[_Member]) -> bool:
-    """Whether the members can share one stacked optimizer: the same AdamW hyperparameters and
-    learning-rate schedule, and the fast path's parameters as their trainable ones."""
-
-    def key(m: _Member) -> tuple[Any, ...]:
-        assert m.cfg.train is not None
-        t = m.cfg.train
-        return (t.lr, t.warmup_epochs, tuple(t.betas), t.weight_decay, m.opt.eps)
-
+    """Whether the members can share one stacked optimizer: one `schedule_key` (and AdamW's
+    eps), and the fast path's parameters as their trainable ones."""
     names = set(fastpath.FAST_PARAMS)
-    same = len({key(m) for m in members}) == 1
+    same = len({(schedule_key(m.cfg), m.opt.eps) for m in members}) == 1
     return same and all(set(m.opt.names) == names for m in members)
 
 

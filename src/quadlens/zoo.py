@@ -48,6 +48,7 @@ from quadlens.train import (
     deferred_interrupt,
     progress_bar,
     resolve_device,
+    schedule_key,
     step_bytes,
     train_batch,
 )
@@ -244,11 +245,12 @@ def train_zoo(
     bar = progress_bar(progress, 0.5, total=total, unit="model-epoch", desc=f"zoo {zoo.name}",
                        initial=sum(epochs[m.name] for m in settled))  # fmt: skip
     # batches: equal shapes and cadence, and equal resume step
+    # (off the CPU also by learning-rate schedule: such a batch shares one stacked optimizer)
+    stacks = device != "cpu" and resolve_device(device).type != "cpu"
     groups: dict[tuple[Any, ...], list[Member]] = {}
     for m in todo:
         (zoo / m.run).mkdir(parents=True, exist_ok=True)
-        key = (batch_key(cfgs[m.name]), _checkpoint_step(zoo / m.run))
-        groups.setdefault(key, []).append(m)
+        groups.setdefault(_group_key(zoo, m, cfgs[m.name], stacks), []).append(m)
     results: list[tuple[Member, EvalResult | None]] = list(done_before)
     sizes = {k: batch or default_batch(cfgs[g[0].name], device, len(g)) for k, g in groups.items()}
     chunks = [g[i : i + sizes[k]] for k, g in groups.items() for i in range(0, len(g), sizes[k])]
@@ -271,6 +273,15 @@ def train_zoo(
         bar.close()
     order = {m.name: i for i, m in enumerate(mem)}
     return sorted(results, key=lambda r: order[r[0].name])
+
+
+def _group_key(zoo: Path, m: Member, cfg: RunConfig, by_schedule: bool) -> tuple[Any, ...]:
+    """Members with equal keys may train in one batch: equal shapes and cadence
+    (`train.batch_key`), equal resume step, and with `by_schedule` (off the CPU) one learning-rate
+    schedule (`train.schedule_key`: a sweep over the learning rate or the weight decay is then
+    batched per value, each batch stacked with one optimizer)."""
+    key = (batch_key(cfg), _checkpoint_step(zoo / m.run))
+    return (*key, schedule_key(cfg)) if by_schedule else key
 
 
 def default_batch(cfg: RunConfig, device: str, n: int) -> int:
