@@ -20,16 +20,46 @@ def timed(f: Callable[[], object], reps: int = 5) -> float:
     return statistics.median(ts)
 
 
-def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
-    """The best GFLOP/s of a large float32 matmul on this machine."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n: int = 2048, reps: int = 10, device: str = "cpu") -> float:
+    """The best GFLOP/s of a large float32 matmul on this machine (or on `device`)."""
+    dev = torch.device(device)
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
     best = float("inf")
     for _ in range(reps):
+        sync(dev)
         t = time.perf_counter()
         a @ b
+        sync(dev)
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU), for timing."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_zoo(seeds: int, epochs: int, batch: int, device: str,
+             workers: int = 1) -> tuple[float, int]:  # fmt: skip
+    """(seconds, models at 100% accuracy) to train a fresh zoo of `seeds` pizza models of
+    `epochs` epochs with `train_zoo` (run directories written, in a temporary folder)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from quadlens.zoo import train_zoo
+
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        t = time.perf_counter()
+        res = train_zoo(tmp / "zoo", "pizza", {"epochs": epochs}, {}, list(range(seeds)),
+                        batch=batch, device=device, progress=False, workers=workers)  # fmt: skip
+        seconds = time.perf_counter() - t
+        return seconds, sum(ev is not None and ev.accuracy == 1.0 for _, ev in res)
+    finally:
+        shutil.rmtree(tmp)
 
 
 def save_figure(fig: object, path: object) -> None:

@@ -35,8 +35,6 @@ import argparse
 import dataclasses
 import json
 import math
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,43 +42,12 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.common import matmul_peak_gflops, sync, time_zoo
 from quadlens.config import preset
 from quadlens.train import step_bytes, step_function, train_batch
-from quadlens.zoo import default_batch, train_zoo
+from quadlens.zoo import default_batch
 
 RECIPE_EPOCHS = 10_000
-
-
-def matmul_peak(device: torch.device, n: int = 4096, reps: int = 10) -> float:
-    """The best float32 FLOP/s of an n x n matmul on the device."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    best = float("inf")
-    for _ in range(reps + 1):
-        _sync(device)
-        t = time.perf_counter()
-        a @ b
-        _sync(device)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def time_zoo(seeds: int, epochs: int, batch: int, device: str) -> tuple[float, int]:
-    """(seconds, models at 100% accuracy) for a fresh zoo of pizza models, `epochs` each."""
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        t = time.perf_counter()
-        res = train_zoo(tmp / "zoo", "pizza", {"epochs": epochs}, {}, list(range(seeds)),
-                        batch=batch, device=device, progress=False, workers=1)  # fmt: skip
-        seconds = time.perf_counter() - t
-        return seconds, sum(ev is not None and ev.accuracy == 1.0 for _, ev in res)
-    finally:
-        shutil.rmtree(tmp)
 
 
 def extrapolate(short: tuple[int, float], long: tuple[int, float], seeds: int,
@@ -165,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         save()
 
     def floor_stage() -> None:
-        peak = matmul_peak(device)
+        peak = matmul_peak_gflops(4096, device=args.device) * 1e9
         step = step_function([preset("pizza")], device=args.device, kernels=False)
         with FlopCounterMode(display=False) as fc:
             step()
@@ -186,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step = step_function(cfgs, device=args.device, kernels=False)
         for _ in range(3):
             step()
-        _sync(device)
+        sync(device)
         result["step"] = {"step_bytes_estimate": step_bytes(base),
                           "default_batch": default_batch(base, args.device, args.seeds)}
         if device.type == "cuda":  # what the default batch's memory estimate should bound
@@ -196,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         n = 20
         for _ in range(n):
             step()
-        _sync(device)
+        sync(device)
         result["step"]["ms_per_step"] = round((time.perf_counter() - t) / n * 1e3, 3)
         acts = [torch.profiler.ProfilerActivity.CPU]
         if device.type == "cuda":
@@ -204,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with torch.profiler.profile(activities=acts) as prof:
             for _ in range(5):
                 step()
-            _sync(device)
+            sync(device)
         key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
         table = prof.key_averages().table(sort_by=key, row_limit=25)
         for folder in folders:

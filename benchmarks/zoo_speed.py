@@ -30,33 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import matmul_peak_gflops
+from benchmarks.common import matmul_peak_gflops, time_zoo
 from quadlens.config import preset
 from quadlens.train import step_function
-from quadlens.zoo import train_zoo
 
 RECIPE_EPOCHS = 10_000
-
-
-def run_zoo(seeds: int, epochs: int, batch: int, workers: int, device: str) -> float:
-    """Seconds to train a fresh zoo of `seeds` pizza models for `epochs` epochs."""
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        t = time.perf_counter()
-        train_zoo(tmp / "zoo", "pizza", {"epochs": epochs}, {}, list(range(seeds)), batch=batch,
-                  device=device, progress=False, workers=workers)  # fmt: skip
-        return time.perf_counter() - t
-    finally:
-        shutil.rmtree(tmp)
 
 
 def main() -> None:
@@ -88,8 +72,8 @@ def main() -> None:
     times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
     for _ in range(args.rounds):
         for mode, (batch, workers) in modes.items():
-            t_short = run_zoo(args.seeds, short, batch, workers, args.device)
-            t_long = run_zoo(args.seeds, args.epochs, batch, workers, args.device)
+            t_short = time_zoo(args.seeds, short, batch, args.device, workers)[0]
+            t_long = time_zoo(args.seeds, args.epochs, batch, args.device, workers)[0]
             times[mode].append((t_short, t_long))
 
     def fit(t: tuple[float, float]) -> tuple[float, float]:

@@ -245,12 +245,16 @@ def _members(f: Fits, k: int) -> Tensor:
     return torch.nonzero(f.live & (f.freq == k)).flatten()
 
 
+def _fold(x: int, p: int) -> int:
+    """The frequency x mod p folded into 0 .. p // 2 (x and -x are one wave)."""
+    return min(x % p, p - x % p)
+
+
 def harmonic_orders(p: int, k: int, harmonics: int) -> list[int]:
     """h = 1..harmonics whose frequencies h k mod p are non-zero and distinct once folded."""
     seen, out = set(), []
     for h in range(1, harmonics + 1):
-        f = h * k % p
-        folded = min(f, p - f)
+        folded = _fold(h * k, p)
         if folded and folded not in seen:
             seen.add(folded)
             out.append(h)
@@ -284,9 +288,8 @@ def input_waves(f: Fits, idx: Tensor, k: int, harmonics: int, extra: int,
     top = p // 2  # the highest folded frequency ((p - 1) / 2 for odd p)
     load = ((f.XU[1 : top + 1][:, idx].abs() + f.XV[1 : top + 1][:, idx].abs()) * f.B[idx]).sum(1)
     ops.add(top * len(idx) * 11)  # two |.| (4 each), add, multiply, sum
-    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
-    freqs = [fold(h * k) for h in hl]
-    reached = {fold(h * k) for h in range(1, p)}
+    freqs = [_fold(h * k, p) for h in hl]
+    reached = {_fold(h * k, p) for h in range(1, p)}
     for j in torch.argsort(load[:half], descending=True).tolist():
         if len(freqs) >= len(hl) + extra:
             break
@@ -346,9 +349,8 @@ def _output_frequencies(f: Fits, idx: Tensor, g: int, hl: list[int], extra: int)
     frequencies that carry the most of sum_i H_i |O-coefficient| (cross-talk to other
     clusters)."""
     p = f.p
-    fold = lambda x: min(x % p, p - x % p)  # noqa: E731
     base = [h * g for h in hl]
-    taken = {fold(x) for x in base}
+    taken = {_fold(x, p) for x in base}
     half = (p - 1) // 2
     load = (f.XO[1 : half + 1][:, idx].abs() * f.H[idx]).sum(1)  # [half]
     for j in torch.argsort(load, descending=True).tolist():

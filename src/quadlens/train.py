@@ -197,11 +197,6 @@ def _stacked_optimizer(members: list[_Member], P: dict[str, torch.Tensor]) -> Ad
     return opt
 
 
-def metrics(model: Model, split_mask: torch.Tensor, y: torch.Tensor, step: int) -> dict[str, Any]:
-    """Train/test loss and accuracy (float64 cross-entropy) and the weight norm."""
-    return metrics_rows([model], [_split_indices(split_mask)], y, step)[0]
-
-
 def _split_indices(split_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The train and test inputs' indices, ascending (as boolean indexing takes them)."""
     return split_mask.nonzero().flatten(), (~split_mask).nonzero().flatten()
@@ -210,10 +205,11 @@ def _split_indices(split_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 @torch.no_grad()
 def metrics_rows(models: list[Model], splits: list[tuple[torch.Tensor, torch.Tensor]],
                  y: torch.Tensor, step: int) -> list[dict[str, Any]]:  # fmt: skip
-    """`metrics` of several models (splits: each one's `_split_indices`), with one transfer
-    from the device for all of them: on a GPU each float() of a result waits for the device,
-    and a batch of 152 models made ~20 such waits per model at every log. The same operations
-    in the same order as the model's own `weight_norm` and boolean indexing: the same bits."""
+    """Each model's train/test loss and accuracy (float64 cross-entropy) and weight norm
+    (splits: each one's `_split_indices`), with one transfer from the device for all of them:
+    on a GPU each float() of a result waits for the device, and a batch of 152 models made ~20
+    such waits per model at every log. The same operations in the same order as the model's
+    own `weight_norm` and boolean indexing: the same bits."""
     values: list[torch.Tensor] = []
     for model, idx in zip(models, splits, strict=True):
         logits = all_logits(model).double()
